@@ -1,0 +1,7 @@
+"""``python -m wsrl`` (also what ``torchrun -m wsrl`` runs)."""
+
+import sys
+
+from wsrl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,199 @@
+"""The architecture registry: named NeRF architectures, created by name (timm-style).
+
+An :class:`ArchSpec` fully describes one NeRF architecture of the three families
+(``mlp``, ``triplane``, ``hash``). It is a frozen dataclass of plain numbers and
+strings so it can travel inside every checkpoint and graph and be read back with
+``torch.load(weights_only=True)``.
+
+The 13 benchmark architectures of DESIGN.md §6 are registered at two scales:
+``paper`` (the sizes of Ballerini et al.) and ``mini`` (a CPU-friendly default).
+Users register more with :func:`register_arch`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from wsrl.fields.layout import GridLevel, grid_levels, mlp_matrix_shapes
+
+Family = Literal["mlp", "triplane", "hash"]
+SCALES = ("mini", "paper")
+SCENE_AABB = (-0.7, -0.7, -0.7, 0.7, 0.7, 0.7)
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """One NeRF architecture.
+
+    Every field maps ``xyz`` in the scene box to 4 raw outputs (RGB logits and
+    density before ``trunc_exp(x - 1)``) through a bias-free tiny-cuda-nn MLP fed
+    by the family's encoding: frequency (``mlp``), frequency + summed tri-plane
+    features (``triplane``) or a multi-resolution hash grid (``hash``).
+    """
+
+    name: str
+    family: Family
+    scale: str = "mini"
+    seen: bool = False
+    hidden_width: int = 32
+    hidden_layers: int = 3
+    activation: Literal["relu", "sine"] = "relu"
+    n_frequencies: int = 0
+    plane_resolution: int = 0
+    plane_features: int = 0
+    hash_levels: int = 0
+    hash_features: int = 0
+    hash_log2_table: int = 0
+    hash_base_resolution: int = 0
+    hash_per_level_scale: float = 2.0
+    n_outputs: int = 4
+    align: int = 16
+    input_pad_value: float = 1.0  # what tcnn feeds padded input columns (FORMATS §1.2.2)
+    aabb: tuple[float, ...] = field(default=SCENE_AABB)
+
+    def __post_init__(self) -> None:
+        if self.family not in ("mlp", "triplane", "hash"):
+            raise ValueError(f"arch {self.name!r}: unknown family {self.family!r}")
+        if self.activation not in ("relu", "sine"):
+            raise ValueError(f"arch {self.name!r}: unknown activation {self.activation!r}")
+        if self.family in ("mlp", "triplane") and self.n_frequencies < 1:
+            raise ValueError(f"arch {self.name!r}: family {self.family} needs n_frequencies >= 1")
+        if self.family == "triplane" and (self.plane_resolution < 2 or self.plane_features < 1):
+            raise ValueError(f"arch {self.name!r}: tri-plane needs plane_resolution >= 2 and plane_features >= 1")
+        if self.family == "hash" and min(self.hash_levels, self.hash_features, self.hash_log2_table) < 1:
+            raise ValueError(f"arch {self.name!r}: hash grid needs levels, features and log2 table size >= 1")
+        if self.hidden_width < 1 or self.hidden_layers < 0 or len(self.aabb) != 6:
+            raise ValueError(f"arch {self.name!r}: bad MLP size or scene box")
+
+    # -- derived sizes -------------------------------------------------------------
+    @property
+    def encoding_width(self) -> int:
+        """Width of the MLP's input before tcnn's padding."""
+        freq = 3 * 2 * self.n_frequencies
+        if self.family == "mlp":
+            return freq
+        if self.family == "triplane":
+            return freq + self.plane_features
+        return self.hash_levels * self.hash_features
+
+    @property
+    def mlp_shapes(self) -> list[tuple[int, int]]:
+        """``[out, in]`` of every weight matrix, tcnn padding included."""
+        return mlp_matrix_shapes(self.encoding_width, self.hidden_width, self.hidden_layers, self.n_outputs, self.align)
+
+    @property
+    def grid_levels(self) -> list[GridLevel]:
+        """Hash-grid levels (empty for other families)."""
+        if self.family != "hash":
+            return []
+        return grid_levels(self.hash_levels, self.hash_base_resolution, self.hash_per_level_scale, self.hash_log2_table)
+
+    @property
+    def grid_entries(self) -> int:
+        """Rows of the concatenated hash table."""
+        return sum(level.n_entries for level in self.grid_levels)
+
+    @property
+    def tensor_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Name and shape of every tensor a NeRF of this architecture holds."""
+        shapes: dict[str, tuple[int, ...]] = {f"mlp.{i}": s for i, s in enumerate(self.mlp_shapes)}
+        if self.family == "triplane":
+            r = self.plane_resolution
+            shapes["planes"] = (3, r, r, self.plane_features)
+        if self.family == "hash":
+            shapes["grid"] = (self.grid_entries, self.hash_features)
+        return shapes
+
+    @property
+    def n_params(self) -> int:
+        """Stored parameters, tcnn padding included."""
+        total = 0
+        for shape in self.tensor_shapes.values():
+            n = 1
+            for s in shape:
+                n *= s
+            total += n
+        return total
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form, safe for ``weights_only`` checkpoints."""
+        d = dataclasses.asdict(self)
+        d["aabb"] = list(self.aabb)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ArchSpec:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown ArchSpec keys {sorted(unknown)}")
+        d = dict(d)
+        if "aabb" in d:
+            d["aabb"] = tuple(float(v) for v in d["aabb"])
+        return cls(**d)
+
+
+_REGISTRY: dict[tuple[str, str], ArchSpec] = {}
+
+
+def register_arch(spec: ArchSpec, overwrite: bool = False) -> ArchSpec:
+    """Add ``spec`` to the registry under ``(spec.name, spec.scale)``."""
+    key = (spec.name, spec.scale)
+    if key in _REGISTRY and not overwrite:
+        raise ValueError(f"architecture {spec.name!r} at scale {spec.scale!r} is already registered")
+    _REGISTRY[key] = spec
+    return spec
+
+
+def get_arch(name: str, scale: str = "mini") -> ArchSpec:
+    """The registered spec ``name`` at ``scale``."""
+    try:
+        return _REGISTRY[(name, scale)]
+    except KeyError:
+        known = ", ".join(list_archs(scale)) or "none"
+        raise KeyError(f"unknown architecture {name!r} at scale {scale!r} (known: {known})") from None
+
+
+def list_archs(scale: str = "mini", seen: bool | None = None) -> list[str]:
+    """Registered names at ``scale`` in registration order, optionally only seen/unseen ones."""
+    return [n for (n, s), spec in _REGISTRY.items() if s == scale and (seen is None or spec.seen == seen)]
+
+
+def _register_benchmark() -> None:
+    """The 13 architectures of DESIGN.md §6: three seen bases and ten one-change variants."""
+    for scale, width, freq, tri_freq, plane_r, plane_f, table, res in (
+        ("paper", 64, 24, 48, 32, 16, 12, 16),
+        ("mini", 32, 8, 8, 16, 8, 11, 8),
+    ):
+        mlp = ArchSpec("mlp", "mlp", scale, True, width, 3, "relu", n_frequencies=freq)
+        tri = ArchSpec(
+            "triplane", "triplane", scale, True, width, 3, "sine",
+            n_frequencies=tri_freq, plane_resolution=plane_r, plane_features=plane_f,
+        )
+        hsh = ArchSpec(
+            "hash", "hash", scale, True, width, 3, "relu", hash_levels=4, hash_features=2,
+            hash_log2_table=table, hash_base_resolution=res, hash_per_level_scale=2.0,
+        )
+        for spec in (mlp, tri, hsh):
+            register_arch(spec)
+        variants = {
+            "mlp_2layers": (mlp, {"hidden_layers": 2}),
+            "mlp_4layers": (mlp, {"hidden_layers": 4}),
+            "mlp_128units": (mlp, {"hidden_width": 2 * width}),
+            "mlp_sine": (mlp, {"activation": "sine"}),
+            "triplane_res16": (tri, {"plane_resolution": plane_r // 2}),
+            "triplane_feat8": (tri, {"plane_features": plane_f // 2}),
+            "triplane_relu": (tri, {"activation": "relu"}),
+            "hash_table11": (hsh, {"hash_log2_table": table - 1}),
+            # 8 levels over the same resolution range: b = 8**(1/7), as nerfstudio computes it
+            "hash_levels8": (hsh, {"hash_levels": 8, "hash_per_level_scale": float(8.0 ** (1 / 7))}),
+            "hash_feat4": (hsh, {"hash_features": 4}),
+        }
+        for name, (base, change) in variants.items():
+            register_arch(dataclasses.replace(base, name=name, seen=False, **change))
+
+
+_register_benchmark()

@@ -1,0 +1,157 @@
+"""The ``wsrl`` command: one entry point, one subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from wsrl.archs import SCALES, get_arch, list_archs
+from wsrl.atomic import save_png
+from wsrl.fit import FitConfig, fit_distill, fit_photometric
+from wsrl.nerf import load_nerf, save_nerf, stack_fields
+from wsrl.render import RenderConfig, image_grid, psnr, render_images
+from wsrl.sdf import TEST_SCENES, SceneBatch
+from wsrl.views import DEFAULT_FOV, PosedViews, load_views, save_views, sphere_poses
+
+HELD_OUT_OFFSET = 0.37  # spiral offset of held-out cameras (never used for training)
+
+
+def cmd_archs(args: argparse.Namespace) -> int:
+    """Print the registry at one scale."""
+    print(f"{'name':<16}{'family':<10}{'split':<8}{'params':>10}  tensors")
+    for name in list_archs(args.scale):
+        spec = get_arch(name, args.scale)
+        shapes = ", ".join(f"{k}{list(v)}" for k, v in spec.tensor_shapes.items())
+        print(f"{name:<16}{spec.family:<10}{'seen' if spec.seen else 'unseen':<8}{spec.n_params:>10,}  {shapes}")
+    return 0
+
+
+def _scene_views(name: str, n_views: int, res: int, offset: float = 0.0) -> PosedViews:
+    """Ground-truth renders of a built-in test scene."""
+    poses = sphere_poses(n_views, offset=offset)
+    focal = 0.5 * res / torch.tan(torch.tensor(0.5 * DEFAULT_FOV)).item()
+    scene = TEST_SCENES[name]()
+    images = render_images(SceneBatch([scene]), 1, poses, res, res, focal, get_arch("mlp").aabb)[0]
+    return PosedViews(images, poses, DEFAULT_FOV)
+
+
+def cmd_scene(args: argparse.Namespace) -> int:
+    """Write ground-truth views of a built-in scene in the transforms.json layout."""
+    save_views(args.out, _scene_views(args.name, args.views, args.res), "train")
+    save_views(args.out, _scene_views(args.name, args.test_views, args.res, HELD_OUT_OFFSET), "test")
+    print(f"wrote {args.views} train + {args.test_views} test views of {args.name!r} to {args.out}")
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """Fit one NeRF per scene (distillation) or per views folder (photometric)."""
+    spec = get_arch(args.arch, args.scale)
+    out = Path(args.out)
+    sources = args.scene or args.views
+    ids = [Path(s).name for s in sources]
+    if len(set(ids)) != len(ids):
+        print("error: two sources share a name; outputs would collide", file=sys.stderr)
+        return 2
+    todo = [(s, i) for s, i in zip(sources, ids) if args.overwrite or not (out / f"{i}.pt").exists()]
+    if len(todo) < len(sources):
+        print(f"skipping {len(sources) - len(todo)} already fitted (use --overwrite to refit)")
+    cfg = FitConfig(
+        steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, points=args.points, rays=args.rays
+    )
+    start = time.time()
+    metas = [{"object_id": i, "source": s, "mode": "distill" if args.scene else "photometric"} for s, i in todo]
+    if args.scene:
+        targets = [TEST_SCENES[s]().density_and_color for s, _ in todo]
+        nerfs = fit_distill(spec, targets, cfg, metas)
+    else:
+        views = [load_views(s, "train") for s, _ in todo]
+        nerfs = fit_photometric(spec, views, cfg, metas=metas)
+    elapsed = time.time() - start
+    for (source, ident), nerf in zip(todo, nerfs):
+        if args.render:
+            held_out = _scene_views(source, 8, 64, HELD_OUT_OFFSET) if args.scene else load_views(source, "test")
+            pred = _render_like(stack_fields([nerf]), held_out)
+            nerf.meta["psnr"] = float(psnr(pred, held_out.images).mean())
+            save_png(out / f"{ident}.png", image_grid(torch.cat([held_out.images, pred]), len(held_out.images)))
+        save_nerf(out / f"{ident}.pt", nerf)
+        extra = f"  held-out PSNR {nerf.meta['psnr']:.2f} dB" if "psnr" in nerf.meta else ""
+        print(f"{out / (ident + '.pt')}{extra}")
+    if todo:
+        print(f"fitted {len(todo)} {spec.name} NeRF(s) in {elapsed:.1f}s")
+    return 0
+
+
+def _render_like(field, views: PosedViews, n_samples: int = 96) -> torch.Tensor:
+    """Render ``field`` (batch of one) from the cameras of ``views``."""
+    h, w = views.images.shape[1:3]
+    return render_images(field, 1, views.poses, w, h, views.focal, field.spec.aabb, RenderConfig(n_samples))[0]
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Render checkpoints from cameras on a sphere into one PNG each."""
+    poses = sphere_poses(args.views)
+    focal = 0.5 * args.res / torch.tan(torch.tensor(0.5 * DEFAULT_FOV)).item()
+    for path in args.ckpt:
+        nerf = load_nerf(path)
+        field = stack_fields([nerf])
+        imgs = render_images(field, 1, poses, args.res, args.res, focal, nerf.spec.aabb)[0]
+        target = save_png(Path(args.out) / f"{Path(path).stem}.png", image_grid(imgs, min(args.views, 8)))
+        print(target)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wsrl", description="Weight-space representation learning for NeRFs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("archs", help="list the registered NeRF architectures")
+    p.add_argument("--scale", choices=SCALES, default="mini")
+    p.set_defaults(func=cmd_archs)
+
+    p = sub.add_parser("scene", help="write ground-truth views of a built-in test scene (transforms.json layout)")
+    p.add_argument("name", choices=sorted(TEST_SCENES))
+    p.add_argument("--out", required=True)
+    p.add_argument("--views", type=int, default=36)
+    p.add_argument("--test-views", type=int, default=8)
+    p.add_argument("--res", type=int, default=64)
+    p.set_defaults(func=cmd_scene)
+
+    p = sub.add_parser("fit", help="fit NeRFs of one architecture, many at once")
+    p.add_argument("--arch", required=True)
+    p.add_argument("--scale", choices=SCALES, default="mini")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--scene", nargs="+", choices=sorted(TEST_SCENES), help="field distillation from a built-in scene")
+    src.add_argument("--views", nargs="+", help="photometric fit of transforms.json folders")
+    p.add_argument("--out", required=True)
+    defaults = FitConfig()
+    p.add_argument("--steps", type=int, default=defaults.steps)
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="NeRFs trained together")
+    p.add_argument("--points", type=int, default=defaults.points, help="points per NeRF per step (distillation)")
+    p.add_argument("--rays", type=int, default=defaults.rays, help="rays per NeRF per step (photometric)")
+    p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--render", action="store_true", help="also render held-out views and report PSNR")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("render", help="render wsrl checkpoints to PNG")
+    p.add_argument("ckpt", nargs="+")
+    p.add_argument("--out", required=True)
+    p.add_argument("--views", type=int, default=8)
+    p.add_argument("--res", type=int, default=96)
+    p.set_defaults(func=cmd_render)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

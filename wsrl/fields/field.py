@@ -1,0 +1,131 @@
+"""Pure-PyTorch radiance fields of the three families, batched over many NeRFs.
+
+A :class:`RadianceField` holds the parameters of ``B`` NeRFs of one architecture,
+each tensor with a leading batch dimension, so that many NeRFs evaluate (and
+train) as one computation. Outputs follow nf2vec: RGB = sigmoid(out[:3]) and
+density = trunc_exp(out[3] - 1), zero outside the scene box.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from wsrl.archs import ArchSpec
+from wsrl.fields.encodings import frequency_encode, hash_encode, triplane_encode
+from wsrl.fields.mlp import mlp_forward
+
+
+class _TruncExp(torch.autograd.Function):
+    """``exp`` whose gradient is clamped at ``exp(15)`` (torch-ngp / nf2vec)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        return torch.exp(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return grad * torch.exp(x.clamp(-15.0, 15.0))
+
+
+def trunc_exp(x: Tensor) -> Tensor:
+    """Exponential with a clamped gradient, for densities."""
+    return _TruncExp.apply(x)
+
+
+def init_tensor(spec: ArchSpec, name: str, shape: tuple[int, ...], generator: torch.Generator) -> Tensor:
+    """Initial value of one parameter tensor of shape ``[B, *shape]``.
+
+    MLP matrices: Xavier-uniform for ReLU (tcnn's default), SIREN's
+    ``U(±sqrt(6/in))`` with ω0 folded into the weights for sine; hash tables
+    ``U(±1e-4)`` as tcnn; tri-planes ``N(0, 0.1²)``.
+    """
+    if name.startswith("mlp."):
+        fan_out, fan_in = shape[-2:]
+        bound = math.sqrt(6.0 / fan_in) if spec.activation == "sine" else math.sqrt(6.0 / (fan_in + fan_out))
+        return (torch.rand(shape, generator=generator) * 2 - 1) * bound
+    if name == "grid":
+        return (torch.rand(shape, generator=generator) * 2 - 1) * 1e-4
+    return torch.randn(shape, generator=generator) * 0.1
+
+
+class RadianceField(nn.Module):
+    """``B`` NeRFs of one architecture; ``density_and_color(xyz [B, N, 3])``."""
+
+    def __init__(self, spec: ArchSpec, tensors: dict[str, Tensor]) -> None:
+        super().__init__()
+        self.spec = spec
+        expected = spec.tensor_shapes
+        if set(tensors) != set(expected):
+            raise ValueError(f"arch {spec.name!r}: expected tensors {sorted(expected)}, got {sorted(tensors)}")
+        batch = {t.shape[0] for t in tensors.values()}
+        if len(batch) != 1:
+            raise ValueError(f"arch {spec.name!r}: tensors disagree on batch size {sorted(batch)}")
+        for name, shape in expected.items():
+            if tuple(tensors[name].shape[1:]) != shape:
+                raise ValueError(
+                    f"arch {spec.name!r}: tensor {name!r} has shape {tuple(tensors[name].shape[1:])}, expected {shape}"
+                )
+        n_layers = len(spec.mlp_shapes)
+        self.mlp = nn.ParameterList([nn.Parameter(tensors[f"mlp.{i}"].float()) for i in range(n_layers)])
+        self.grid = nn.Parameter(tensors["grid"].float()) if "grid" in tensors else None
+        self.planes = nn.Parameter(tensors["planes"].float()) if "planes" in tensors else None
+        lo, hi = spec.aabb[:3], spec.aabb[3:]
+        self.register_buffer("aabb_min", torch.tensor(lo, dtype=torch.float32), persistent=False)
+        self.register_buffer("aabb_size", torch.tensor(hi, dtype=torch.float32) - self.aabb_min, persistent=False)
+        self._levels = spec.grid_levels
+
+    @classmethod
+    def create(cls, spec: ArchSpec, batch_size: int = 1, seed: int = 0) -> RadianceField:
+        """``batch_size`` freshly initialised NeRFs (deterministic for a seed)."""
+        gen = torch.Generator().manual_seed(seed)
+        tensors = {name: init_tensor(spec, name, (batch_size, *shape), gen) for name, shape in spec.tensor_shapes.items()}
+        return cls(spec, tensors)
+
+    @property
+    def batch_size(self) -> int:
+        return self.mlp[0].shape[0]
+
+    def named_tensors(self) -> dict[str, Tensor]:
+        """Batched tensors under their canonical names (``mlp.i``, ``grid``, ``planes``)."""
+        out = {f"mlp.{i}": w for i, w in enumerate(self.mlp)}
+        if self.grid is not None:
+            out["grid"] = self.grid
+        if self.planes is not None:
+            out["planes"] = self.planes
+        return out
+
+    def normalize(self, xyz: Tensor) -> Tensor:
+        """World positions to the unit cube of the scene box."""
+        return (xyz - self.aabb_min) / self.aabb_size
+
+    def encode(self, x01: Tensor) -> Tensor:
+        """The MLP's input features (before tcnn padding) for unit-cube positions."""
+        spec = self.spec
+        if spec.family == "hash":
+            return hash_encode(x01, self.grid, self._levels)
+        feats = frequency_encode(x01, spec.n_frequencies)
+        if spec.family == "triplane":
+            feats = torch.cat([feats, triplane_encode(x01, self.planes)], dim=-1)
+        return feats
+
+    def raw(self, xyz: Tensor) -> Tensor:
+        """The MLP's 4 raw outputs ``[B, N, 4]`` at world positions ``[B, N, 3]``."""
+        x01 = self.normalize(xyz)
+        s = self.spec
+        return mlp_forward(self.encode(x01), list(self.mlp), s.activation, s.input_pad_value, s.n_outputs)
+
+    def density_and_color(self, xyz: Tensor) -> tuple[Tensor, Tensor]:
+        """Density ``[B, N]`` (zero outside the box) and RGB ``[B, N, 3]`` in [0, 1]."""
+        out = self.raw(xyz)
+        x01 = self.normalize(xyz)
+        inside = ((x01 >= 0) & (x01 <= 1)).all(-1)
+        density = trunc_exp(out[..., 3] - 1.0) * inside
+        return density, torch.sigmoid(out[..., :3])
+
+    def forward(self, xyz: Tensor) -> tuple[Tensor, Tensor]:
+        return self.density_and_color(xyz)

@@ -1,0 +1,157 @@
+"""Fitting NeRFs, many of one architecture at once.
+
+Two modes share one batched loop (``B`` NeRFs = one :class:`RadianceField` whose
+tensors carry a leading batch dimension, trained by one Adam):
+
+* **field distillation** (:func:`fit_distill`): supervise the raw density
+  (log-space, floored) and the colour at 3-D points drawn from a ground-truth
+  field: the fast path used to build benchmark data;
+* **photometric** (:func:`fit_photometric`): supervise rendered pixels of posed
+  images (``transforms.json`` layout): the real-world path.
+
+The loss of a batch is the *sum* over NeRFs of each NeRF's mean loss, so every
+NeRF trains exactly as it would alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from wsrl.archs import ArchSpec
+from wsrl.fields.field import RadianceField
+from wsrl.nerf import NeRF, unstack_field
+from wsrl.render import RenderConfig, camera_rays, render_rays
+from wsrl.views import PosedViews
+
+Target = Callable[[Tensor], tuple[Tensor, Tensor]]  # xyz [N, 3] -> density [N], rgb [N, 3]
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Optimisation settings shared by both modes."""
+
+    steps: int = 1000
+    batch_size: int = 64  # NeRFs trained together
+    lr: float = 1e-2
+    lr_final_ratio: float = 0.05  # cosine decay to lr * ratio
+    seed: int = 0
+    # distillation
+    points: int = 4096  # points per NeRF per step
+    pool: int = 1 << 17  # ground-truth points precomputed per NeRF
+    density_floor: float = 1e-2  # densities below this are all "empty"
+    # photometric
+    rays: int = 1024  # rays per NeRF per step
+    n_samples: int = 64  # samples per ray while training
+    progress: bool = True
+
+
+def _chunks(n: int, size: int) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
+def _optimize(
+    field: RadianceField, loss_fn: Callable[[int], Tensor], cfg: FitConfig, desc: str
+) -> None:
+    """Adam (eps 1e-15, as instant-ngp) with a cosine schedule; ``loss_fn(step)`` returns the summed loss."""
+    opt = torch.optim.Adam(field.parameters(), lr=cfg.lr, betas=(0.9, 0.99), eps=1e-15)
+
+    def schedule(step: int) -> float:
+        return cfg.lr_final_ratio + (1 - cfg.lr_final_ratio) * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    bar = tqdm(range(cfg.steps), desc=desc, disable=not cfg.progress, leave=False)
+    for step in bar:
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(step)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{loss.item() / field.batch_size:.4f}")
+
+
+def _distill_pool(target: Target, aabb: Sequence[float], n: int, gen: torch.Generator) -> tuple[Tensor, ...]:
+    """Ground-truth points: 1/2 uniform in the box, 1/2 jittered around occupied points."""
+    lo = torch.tensor(aabb[:3])
+    size = torch.tensor(aabb[3:]) - lo
+    candidates = lo + size * torch.rand(2 * n, 3, generator=gen)
+    density, _ = target(candidates)
+    occupied = candidates[density > density.max() * 0.05]
+    if occupied.shape[0] == 0:
+        occupied = candidates
+    pick = torch.randint(occupied.shape[0], (n - n // 2,), generator=gen)
+    jitter = torch.randn(pick.shape[0], 3, generator=gen) * size.max() * 0.02
+    xyz = torch.cat([candidates[: n // 2], (occupied[pick] + jitter).clamp(lo, lo + size)])
+    density, rgb = target(xyz)
+    return xyz, density, rgb
+
+
+def fit_distill(
+    spec: ArchSpec, targets: Sequence[Target], cfg: FitConfig = FitConfig(), metas: Sequence[dict] | None = None
+) -> list[NeRF]:
+    """Fit one NeRF of ``spec`` per ground-truth field by point-wise distillation."""
+    metas = list(metas) if metas is not None else [{} for _ in targets]
+    gen = torch.Generator().manual_seed(cfg.seed)
+    out: list[NeRF] = []
+    for part in _chunks(len(targets), cfg.batch_size):
+        pools = [_distill_pool(t, spec.aabb, cfg.pool, gen) for t in targets[part]]
+        xyz, density, rgb = (torch.stack(p) for p in zip(*pools))  # [B, P, ...]
+        floor = math.log(cfg.density_floor) + 1.0
+        raw_target = (torch.log(density.clamp(min=cfg.density_floor)) + 1.0)  # inverse of trunc_exp(x - 1)
+        color_weight = (density / density.amax(1, keepdim=True).clamp(min=1e-6)).clamp(0.05, 1.0)
+        b = xyz.shape[0]
+        field = RadianceField.create(spec, b, seed=cfg.seed + part.start)
+
+        def loss_fn(step: int) -> Tensor:
+            idx = torch.randint(cfg.pool, (b, cfg.points), generator=gen)
+            take = lambda t: torch.gather(t, 1, idx.view(b, -1, *([1] * (t.dim() - 2))).expand(-1, -1, *t.shape[2:]))  # noqa: E731
+            raw = field.raw(take(xyz))
+            d_loss = (raw[..., 3].clamp(min=floor) - take(raw_target)) ** 2
+            c_loss = take(color_weight)[..., None] * (torch.sigmoid(raw[..., :3]) - take(rgb)) ** 2
+            return d_loss.mean(1).sum() * 0.1 + c_loss.mean((1, 2)).sum()
+
+        _optimize(field, loss_fn, cfg, f"distill {spec.name} [{part.start}:{part.stop}]")
+        out += unstack_field(field, metas[part])
+    return out
+
+
+def fit_photometric(
+    spec: ArchSpec,
+    views: Sequence[PosedViews],
+    cfg: FitConfig = FitConfig(),
+    render: RenderConfig = RenderConfig(),
+    metas: Sequence[dict] | None = None,
+) -> list[NeRF]:
+    """Fit one NeRF of ``spec`` per posed image set by volume-rendering random rays."""
+    metas = list(metas) if metas is not None else [{} for _ in views]
+    gen = torch.Generator().manual_seed(cfg.seed)
+    train_render = RenderConfig(cfg.n_samples, render.background, render.chunk)
+    out: list[NeRF] = []
+    for part in _chunks(len(views), cfg.batch_size):
+        rays = []
+        for v in views[part]:
+            o, d = camera_rays(v.poses, v.images.shape[2], v.images.shape[1], v.focal)
+            rays.append((o.reshape(-1, 3), d.reshape(-1, 3), v.images.reshape(-1, 3)))
+        n_rays = {r[0].shape[0] for r in rays}
+        if len(n_rays) != 1:
+            raise ValueError("photometric batch: every view set must have the same number of pixels")
+        origins, dirs, colors = (torch.stack(r) for r in zip(*rays))
+        b, total = origins.shape[:2]
+        field = RadianceField.create(spec, b, seed=cfg.seed + part.start)
+
+        def loss_fn(step: int) -> Tensor:
+            idx = torch.randint(total, (b, cfg.rays), generator=gen)[..., None].expand(-1, -1, 3)
+            o, d, c = (torch.gather(t, 1, idx) for t in (origins, dirs, colors))
+            pred = render_rays(field, o, d, spec.aabb, train_render, generator=gen)["rgb"]
+            return ((pred - c) ** 2).mean((1, 2)).sum()
+
+        _optimize(field, loss_fn, cfg, f"photometric {spec.name} [{part.start}:{part.stop}]")
+        out += unstack_field(field, metas[part])
+    return out
