@@ -12,13 +12,12 @@ import torch
 
 from wsrl.archs import SCALES, get_arch, list_archs
 from wsrl.atomic import save_png
+from wsrl.fidelity import HELD_OUT_OFFSET
 from wsrl.fit import FitConfig, fit_distill, fit_photometric
 from wsrl.nerf import load_nerf, save_nerf, stack_fields
 from wsrl.render import RenderConfig, image_grid, psnr, render_images
 from wsrl.sdf import TEST_SCENES, SceneBatch
 from wsrl.views import DEFAULT_FOV, PosedViews, load_views, save_views, sphere_poses
-
-HELD_OUT_OFFSET = 0.37  # spiral offset of held-out cameras (never used for training)
 
 
 def cmd_archs(args: argparse.Namespace) -> int:

@@ -36,13 +36,13 @@ Target = Callable[[Tensor], tuple[Tensor, Tensor]]  # xyz [N, 3] -> density [N],
 class FitConfig:
     """Optimisation settings shared by both modes."""
 
-    steps: int = 1000
+    steps: int = 2000
     batch_size: int = 64  # NeRFs trained together
     lr: float = 1e-2
     lr_final_ratio: float = 0.05  # cosine decay to lr * ratio
     seed: int = 0
     # distillation
-    points: int = 4096  # points per NeRF per step
+    points: int = 512  # points per NeRF per step
     pool: int = 1 << 17  # ground-truth points precomputed per NeRF
     density_floor: float = 1e-2  # densities below this are all "empty"
     # photometric

@@ -1,0 +1,42 @@
+"""How faithfully fitted NeRFs reproduce their ground truth: held-out renders and PSNR."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from wsrl.nerf import NeRF, stack_fields
+from wsrl.render import FieldFn, RenderConfig, psnr, render_images
+from wsrl.views import DEFAULT_FOV, sphere_poses
+
+HELD_OUT_OFFSET = 0.37  # spiral offset of held-out cameras; training views use offset 0
+
+
+@dataclass
+class Fidelity:
+    """PSNR ``[B]`` (mean over views) and the renders ``[B, V, H, W, 3]`` behind it."""
+
+    psnr: Tensor
+    truth: Tensor
+    fitted: Tensor
+
+
+def held_out_poses(n_views: int = 6) -> Tensor:
+    """Cameras that no fit in wsrl trains on (a shifted Fibonacci spiral)."""
+    return sphere_poses(n_views, offset=HELD_OUT_OFFSET)
+
+
+def render_fidelity(
+    nerfs: Sequence[NeRF], truth: FieldFn, n_views: int = 6, res: int = 64, n_samples: int = 96
+) -> Fidelity:
+    """Render ``nerfs`` (one architecture) and the batched ground truth from held-out cameras."""
+    poses = held_out_poses(n_views)
+    focal = 0.5 * res / math.tan(0.5 * DEFAULT_FOV)
+    aabb, b, cfg = nerfs[0].spec.aabb, len(nerfs), RenderConfig(n_samples)
+    gt = render_images(truth, b, poses, res, res, focal, aabb, cfg)
+    fitted = render_images(stack_fields(nerfs), b, poses, res, res, focal, aabb, cfg)
+    return Fidelity(psnr(fitted, gt).mean(-1), gt, fitted)
