@@ -1,0 +1,70 @@
+"""Fitting throughput: NeRFs per minute per family at ``mini`` scale, batched vs one at a time.
+
+Both runs do the same work per NeRF (same steps, same points per step, ground-truth
+pool included); only the number of NeRFs trained together differs. The figure
+reported is NeRFs/min at the measured step count and, extrapolated linearly, at
+the default 2000 steps.
+
+    python benchmarks/fit_throughput.py --nerfs 32 --steps 200 --out runs/bench_fit
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from wsrl.archs import get_arch
+from wsrl.atomic import save_json
+from wsrl.fit import FitConfig, fit_distill
+from wsrl.sdf import sphere_on_box
+
+
+def measure(arch: str, n_nerfs: int, batch_size: int, steps: int, points: int) -> float:
+    """Seconds to fit ``n_nerfs`` NeRFs of ``arch`` with ``batch_size`` trained together."""
+    targets = [sphere_on_box().density_and_color] * n_nerfs
+    cfg = FitConfig(steps=steps, batch_size=batch_size, points=points, progress=False)
+    start = time.perf_counter()
+    fit_distill(get_arch(arch, "mini"), targets, cfg)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--archs", nargs="+", default=["mlp", "triplane", "hash"])
+    parser.add_argument("--nerfs", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--points", type=int, default=FitConfig().points)
+    parser.add_argument("--out", default="runs/bench_fit")
+    args = parser.parse_args()
+    full = FitConfig().steps
+    rows = []
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.nerfs} NeRFs, {args.steps} steps")
+    print(f"{'arch':<10}{'one-at-a-time':>16}{'batched':>12}{'speed-up':>10}{f'NeRFs/min @{full}':>18}")
+    for arch in args.archs:
+        single = measure(arch, args.nerfs, 1, args.steps, args.points)
+        batched = measure(arch, args.nerfs, args.nerfs, args.steps, args.points)
+        row = {
+            "arch": arch,
+            "nerfs": args.nerfs,
+            "steps": args.steps,
+            "points": args.points,
+            "one_at_a_time_s": single,
+            "batched_s": batched,
+            "speedup": single / batched,
+            "nerfs_per_min_one_at_a_time": 60 * args.nerfs / single,
+            "nerfs_per_min_batched": 60 * args.nerfs / batched,
+            "nerfs_per_min_batched_default_steps": 60 * args.nerfs / batched * args.steps / full,
+            "nerfs_per_min_one_at_a_time_default_steps": 60 * args.nerfs / single * args.steps / full,
+        }
+        rows.append(row)
+        print(f"{arch:<10}{single:>14.1f}s{batched:>11.1f}s{row['speedup']:>9.1f}x"
+              f"{row['nerfs_per_min_one_at_a_time_default_steps']:>8.1f} -> {row['nerfs_per_min_batched_default_steps']:.1f}")
+    save_json(f"{args.out}/fit_throughput.json", rows)
+    print(json.dumps({r["arch"]: round(r["speedup"], 2) for r in rows}))
+
+
+if __name__ == "__main__":
+    main()
