@@ -60,8 +60,9 @@ def main() -> None:
             "nerfs_per_min_one_at_a_time_default_steps": 60 * args.nerfs / single * args.steps / full,
         }
         rows.append(row)
-        print(f"{arch:<10}{single:>14.1f}s{batched:>11.1f}s{row['speedup']:>9.1f}x"
-              f"{row['nerfs_per_min_one_at_a_time_default_steps']:>8.1f} -> {row['nerfs_per_min_batched_default_steps']:.1f}")
+        one, many = row["nerfs_per_min_one_at_a_time_default_steps"], row["nerfs_per_min_batched_default_steps"]
+        rates = f"{one:>8.1f} -> {many:.1f}"
+        print(f"{arch:<10}{single:>14.1f}s{batched:>11.1f}s{row['speedup']:>9.1f}x{rates}")
     save_json(f"{args.out}/fit_throughput.json", rows)
     print(json.dumps({r["arch"]: round(r["speedup"], 2) for r in rows}))
 

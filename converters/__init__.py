@@ -1,6 +1,73 @@
-"""Checkpoint readers (installed as ``wsrl.converters``): each source format becomes a
-:class:`wsrl.nerf.NeRF`. wsrl's own checkpoints are read by :func:`wsrl.nerf.load_nerf`."""
+"""Checkpoint readers (installed as ``wsrl.converters``): every source format becomes a
+:class:`wsrl.nerf.NeRF`.
 
-from wsrl.nerf import load_nerf
+Formats, detected by content (``fmt`` forces one):
 
-__all__ = ["load_nerf"]
+* ``wsrl``: wsrl's own checkpoints (``format == "wsrl.nerf"``);
+* ``nf2vec``: nf2vec/gmnerf ``nerf_weights.pth`` state dicts, or their folders.
+
+Every user file is read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from converters.checks import ConversionError, load_weights
+from converters.nf2vec import WEIGHTS_FILE, is_nf2vec, read_nf2vec
+from wsrl.nerf import FORMAT, NeRF, nerf_from_payload
+
+FORMATS = ("wsrl", "nf2vec")
+
+
+def _read_wsrl(payload: object, source: str, arch: str | None) -> NeRF:
+    try:
+        nerf = nerf_from_payload(payload, source)
+    except ValueError as exc:
+        raise ConversionError(str(exc)) from None
+    if arch is not None and nerf.spec.name != arch:
+        raise ConversionError(f"{source}: checkpoint holds architecture {nerf.spec.name!r}, --arch says {arch!r}")
+    return nerf
+
+
+READERS: dict[str, Callable[[object, str, str | None], NeRF]] = {
+    "wsrl": _read_wsrl,
+    "nf2vec": lambda payload, source, arch: read_nf2vec(payload, source, arch),  # type: ignore[arg-type]
+}
+
+
+def detect_format(payload: object) -> str | None:
+    """The format of a loaded checkpoint, or None."""
+    if isinstance(payload, dict) and payload.get("format") == FORMAT:
+        return "wsrl"
+    if is_nf2vec(payload):
+        return "nf2vec"
+    return None
+
+
+def read_checkpoint(path: str | os.PathLike, fmt: str | None = None, arch: str | None = None) -> NeRF:
+    """Read any supported checkpoint file (or nf2vec folder) as a NeRF."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / WEIGHTS_FILE
+    payload = load_weights(path)
+    found = fmt or detect_format(payload)
+    if found is None:
+        keys = sorted(payload)[:5] if isinstance(payload, dict) else type(payload).__name__
+        raise ConversionError(f"{path}: unrecognised checkpoint (top-level keys {keys}); expected one of {FORMATS}")
+    if found not in READERS:
+        raise ConversionError(f"{path}: unknown format {found!r}; expected one of {FORMATS}")
+    return READERS[found](payload, str(path), arch)
+
+
+def find_checkpoints(root: str | os.PathLike) -> list[Path]:
+    """Checkpoint files under ``root`` (or ``root`` itself), sorted: ``*.pt``, ``*.pth``, ``*.ckpt``."""
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".pt", ".pth", ".ckpt"))
+
+
+__all__ = ["ConversionError", "FORMATS", "detect_format", "find_checkpoints", "read_checkpoint"]

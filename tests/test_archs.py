@@ -8,8 +8,19 @@ from wsrl.archs import SCALES, ArchSpec, get_arch, list_archs, register_arch
 from wsrl.fields.layout import grid_levels, mlp_matrix_shapes, per_level_scale
 
 BENCHMARK = [
-    "mlp", "triplane", "hash", "mlp_2layers", "mlp_4layers", "mlp_128units", "mlp_sine",
-    "triplane_res16", "triplane_feat8", "triplane_relu", "hash_table11", "hash_levels8", "hash_feat4",
+    "mlp",
+    "triplane",
+    "hash",
+    "mlp_2layers",
+    "mlp_4layers",
+    "mlp_128units",
+    "mlp_sine",
+    "triplane_res16",
+    "triplane_feat8",
+    "triplane_relu",
+    "hash_table11",
+    "hash_levels8",
+    "hash_feat4",
 ]
 
 
@@ -34,7 +45,10 @@ def test_gmnerf_paper_sizes():
     assert _mlp_params(hsh.mlp_shapes) == 10_240
     assert hsh.grid_entries * hsh.hash_features == 32_768
     assert [(lv.resolution, lv.n_entries, lv.hashed) for lv in hsh.grid_levels] == [
-        (16, 4096, False), (32, 4096, True), (64, 4096, True), (128, 4096, True)
+        (16, 4096, False),
+        (32, 4096, True),
+        (64, 4096, True),
+        (128, 4096, True),
     ]
 
 

@@ -18,10 +18,13 @@ def test_archs_lists_thirteen(capsys):
 
 def test_scene_fit_render_and_resume(tmp_path, capsys):
     views = tmp_path / "views"
-    assert main(["scene", "sphere_on_box", "--out", str(views), "--views", "4", "--test-views", "2", "--res", "16"]) == 0
+    assert (
+        main(["scene", "sphere_on_box", "--out", str(views), "--views", "4", "--test-views", "2", "--res", "16"]) == 0
+    )
     assert (views / "transforms.json").exists() and (views / "test" / "r_1.png").exists()
     out = tmp_path / "fit"
-    args = ["fit", "--arch", "hash", "--views", str(views), "--out", str(out), "--steps", "5", "--rays", "64", "--render"]
+    args = ["fit", "--arch", "hash", "--views", str(views), "--out", str(out)]
+    args += ["--steps", "5", "--rays", "64", "--render"]
     assert main(args) == 0
     nerf = load_nerf(out / "views.pt")
     assert nerf.spec.name == "hash" and nerf.meta["mode"] == "photometric" and "psnr" in nerf.meta

@@ -30,7 +30,7 @@ def _reference_hash_lookup(x, table, levels, n_feat):
     for lv in levels:
         pos = [lv.scale * float(c) + 0.5 for c in x]
         g = [math.floor(p) for p in pos]
-        frac = [p - gi for p, gi in zip(pos, g)]
+        frac = [p - gi for p, gi in zip(pos, g, strict=True)]
         acc = [0.0] * n_feat
         for corner in range(8):
             w, idx = 1.0, []
@@ -57,11 +57,13 @@ def test_hash_encoding_matches_scalar_reference(name, scale):
     spec = get_arch(name, scale)
     gen = torch.Generator().manual_seed(0)
     table = torch.randn(spec.grid_entries, spec.hash_features, generator=gen)
-    pts = torch.cat([torch.rand(20, 3, generator=gen), torch.tensor([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.5]])])
+    borders = torch.tensor([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.5]])
+    pts = torch.cat([torch.rand(20, 3, generator=gen), borders])
     ours = hash_encode(pts[None], table[None], spec.grid_levels)[0]
-    for p, o in zip(pts, ours):
-        torch.testing.assert_close(o, _reference_hash_lookup(p.tolist(), table, spec.grid_levels, spec.hash_features),
-                                   atol=1e-4, rtol=1e-4)
+    for p, o in zip(pts, ours, strict=True):
+        torch.testing.assert_close(
+            o, _reference_hash_lookup(p.tolist(), table, spec.grid_levels, spec.hash_features), atol=1e-4, rtol=1e-4
+        )
 
 
 def test_dense_level_wraps_at_upper_border():
@@ -85,8 +87,12 @@ def test_triplane_is_summed_bilinear_of_nf2vec_planes():
         px, py = u * (r - 1), v * (r - 1)
         x0, y0 = min(int(px), r - 2), min(int(py), r - 2)
         fx, fy = px - x0, py - y0
-        return ((1 - fx) * (1 - fy) * img[y0, x0] + fx * (1 - fy) * img[y0, x0 + 1]
-                + (1 - fx) * fy * img[y0 + 1, x0] + fx * fy * img[y0 + 1, x0 + 1])
+        return (
+            (1 - fx) * (1 - fy) * img[y0, x0]
+            + fx * (1 - fy) * img[y0, x0 + 1]
+            + (1 - fx) * fy * img[y0 + 1, x0]
+            + fx * fy * img[y0 + 1, x0 + 1]
+        )
 
     for n in range(4):
         px, py, pz = x[0, n].tolist()

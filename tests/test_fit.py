@@ -43,7 +43,7 @@ def test_same_seed_same_weights_and_batch_independence():
     targets = [SCENE.density_and_color] * 3  # 2 batches: [0, 1] and [2]
     a = fit_distill(get_arch("hash"), targets, cfg)
     b = fit_distill(get_arch("hash"), targets, cfg)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert all(torch.equal(x.tensors[k], y.tensors[k]) for k in x.tensors)
     c = fit_distill(get_arch("hash"), targets, FitConfig(steps=30, batch_size=2, pool=4096, seed=1, progress=False))
     assert not torch.equal(a[0].tensors["grid"], c[0].tensors["grid"])

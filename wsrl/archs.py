@@ -170,12 +170,30 @@ def _register_benchmark() -> None:
     ):
         mlp = ArchSpec("mlp", "mlp", scale, True, width, 3, "relu", n_frequencies=freq)
         tri = ArchSpec(
-            "triplane", "triplane", scale, True, width, 3, "sine",
-            n_frequencies=tri_freq, plane_resolution=plane_r, plane_features=plane_f,
+            "triplane",
+            "triplane",
+            scale,
+            True,
+            width,
+            3,
+            "sine",
+            n_frequencies=tri_freq,
+            plane_resolution=plane_r,
+            plane_features=plane_f,
         )
         hsh = ArchSpec(
-            "hash", "hash", scale, True, width, 3, "relu", hash_levels=4, hash_features=2,
-            hash_log2_table=table, hash_base_resolution=res, hash_per_level_scale=2.0,
+            "hash",
+            "hash",
+            scale,
+            True,
+            width,
+            3,
+            "relu",
+            hash_levels=4,
+            hash_features=2,
+            hash_log2_table=table,
+            hash_base_resolution=res,
+            hash_per_level_scale=2.0,
         )
         for spec in (mlp, tri, hsh):
             register_arch(spec)

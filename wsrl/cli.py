@@ -56,7 +56,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if len(set(ids)) != len(ids):
         print("error: two sources share a name; outputs would collide", file=sys.stderr)
         return 2
-    todo = [(s, i) for s, i in zip(sources, ids) if args.overwrite or not (out / f"{i}.pt").exists()]
+    todo = [(s, i) for s, i in zip(sources, ids, strict=True) if args.overwrite or not (out / f"{i}.pt").exists()]
     if len(todo) < len(sources):
         print(f"skipping {len(sources) - len(todo)} already fitted (use --overwrite to refit)")
     cfg = FitConfig(
@@ -71,7 +71,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         views = [load_views(s, "train") for s, _ in todo]
         nerfs = fit_photometric(spec, views, cfg, metas=metas)
     elapsed = time.time() - start
-    for (source, ident), nerf in zip(todo, nerfs):
+    for (source, ident), nerf in zip(todo, nerfs, strict=True):
         if args.render:
             held_out = _scene_views(source, 8, 64, HELD_OUT_OFFSET) if args.scene else load_views(source, "test")
             pred = _render_like(stack_fields([nerf]), held_out)
@@ -102,6 +102,23 @@ def cmd_render(args: argparse.Namespace) -> int:
         target = save_png(Path(args.out) / f"{Path(path).stem}.png", image_grid(imgs, min(args.views, 8)))
         print(target)
     return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """Convert checkpoints (files or directory trees) into parameter-graph shards."""
+    from converters import find_checkpoints
+    from wsrl.convert import ConvertOptions, convert
+
+    sources = [p for src in args.src for p in find_checkpoints(src)]
+    if not sources:
+        print(f"error: no checkpoint files (*.pt, *.pth, *.ckpt) under {' '.join(args.src)}", file=sys.stderr)
+        return 2
+    opts = ConvertOptions(args.format, args.arch, args.max_grid_edges)
+    report = convert(sources, args.out, opts, workers=args.workers, shard_size=args.shard_size)
+    print(f"converted {report.converted}, skipped {report.skipped} already converted, failed {len(report.failures)}")
+    for source, error in report.failures:
+        print(f"FAILED {error}" if error.startswith(source) else f"FAILED {source}: {error}")
+    return 1 if report.failures else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,6 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--render", action="store_true", help="also render held-out views and report PSNR")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("convert", help="convert NeRF checkpoints into parameter-graph shards")
+    p.add_argument("src", nargs="+", help="checkpoint files or directories (searched recursively)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--format", choices=["wsrl", "nf2vec"], help="force a format instead of detecting it")
+    p.add_argument("--arch", help="force the architecture name (nf2vec files do not store it)")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--shard-size", type=int, default=256)
+    p.add_argument("--max-grid-edges", type=int, default=200_000, help="edge budget of a hash grid")
+    p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("render", help="render wsrl checkpoints to PNG")
     p.add_argument("ckpt", nargs="+")

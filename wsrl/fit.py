@@ -56,9 +56,7 @@ def _chunks(n: int, size: int) -> Iterator[slice]:
         yield slice(start, min(start + size, n))
 
 
-def _optimize(
-    field: RadianceField, loss_fn: Callable[[int], Tensor], cfg: FitConfig, desc: str
-) -> None:
+def _optimize(field: RadianceField, loss_fn: Callable[[int], Tensor], cfg: FitConfig, desc: str) -> None:
     """Adam (eps 1e-15, as instant-ngp) with a cosine schedule; ``loss_fn(step)`` returns the summed loss."""
     opt = torch.optim.Adam(field.parameters(), lr=cfg.lr, betas=(0.9, 0.99), eps=1e-15)
 
@@ -93,6 +91,23 @@ def _distill_pool(target: Target, aabb: Sequence[float], n: int, gen: torch.Gene
     return xyz, density, rgb
 
 
+def _distill_loss(
+    field: RadianceField, pool: Tensor, floor: float, cfg: FitConfig, gen: torch.Generator
+) -> Callable[[int], Tensor]:
+    """Per step: ``cfg.points`` pool rows per NeRF; log-density (floored) and weighted colour errors."""
+    b = pool.shape[0]
+
+    def loss_fn(step: int) -> Tensor:
+        idx = torch.randint(cfg.pool, (b, cfg.points, 1), generator=gen).expand(-1, -1, pool.shape[-1])
+        batch = torch.gather(pool, 1, idx)
+        raw = field.raw(batch[..., :3])
+        d_loss = (raw[..., 3].clamp(min=floor) - batch[..., 3]) ** 2
+        c_loss = batch[..., 4:5] * (torch.sigmoid(raw[..., :3]) - batch[..., 5:]) ** 2
+        return d_loss.mean(1).sum() * 0.1 + c_loss.mean((1, 2)).sum()
+
+    return loss_fn
+
+
 def fit_distill(
     spec: ArchSpec, targets: Sequence[Target], cfg: FitConfig = FitConfig(), metas: Sequence[dict] | None = None
 ) -> list[NeRF]:
@@ -102,24 +117,36 @@ def fit_distill(
     out: list[NeRF] = []
     for part in _chunks(len(targets), cfg.batch_size):
         pools = [_distill_pool(t, spec.aabb, cfg.pool, gen) for t in targets[part]]
-        xyz, density, rgb = (torch.stack(p) for p in zip(*pools))  # [B, P, ...]
+        xyz, density, rgb = (torch.stack(p) for p in zip(*pools, strict=True))  # [B, P, ...]
         floor = math.log(cfg.density_floor) + 1.0
-        raw_target = (torch.log(density.clamp(min=cfg.density_floor)) + 1.0)  # inverse of trunc_exp(x - 1)
+        raw_target = torch.log(density.clamp(min=cfg.density_floor)) + 1.0  # inverse of trunc_exp(x - 1)
         color_weight = (density / density.amax(1, keepdim=True).clamp(min=1e-6)).clamp(0.05, 1.0)
-        b = xyz.shape[0]
-        field = RadianceField.create(spec, b, seed=cfg.seed + part.start)
-
-        def loss_fn(step: int) -> Tensor:
-            idx = torch.randint(cfg.pool, (b, cfg.points), generator=gen)
-            take = lambda t: torch.gather(t, 1, idx.view(b, -1, *([1] * (t.dim() - 2))).expand(-1, -1, *t.shape[2:]))  # noqa: E731
-            raw = field.raw(take(xyz))
-            d_loss = (raw[..., 3].clamp(min=floor) - take(raw_target)) ** 2
-            c_loss = take(color_weight)[..., None] * (torch.sigmoid(raw[..., :3]) - take(rgb)) ** 2
-            return d_loss.mean(1).sum() * 0.1 + c_loss.mean((1, 2)).sum()
-
+        # one [B, P, 8] table (xyz, raw target, colour weight, rgb) so a step gathers once
+        pool = torch.cat([xyz, raw_target[..., None], color_weight[..., None], rgb], -1)
+        field = RadianceField.create(spec, pool.shape[0], seed=cfg.seed + part.start)
+        loss_fn = _distill_loss(field, pool, floor, cfg, gen)
         _optimize(field, loss_fn, cfg, f"distill {spec.name} [{part.start}:{part.stop}]")
         out += unstack_field(field, metas[part])
     return out
+
+
+def _photometric_loss(
+    field: RadianceField,
+    rays: tuple[Tensor, Tensor, Tensor],
+    render: RenderConfig,
+    cfg: FitConfig,
+    gen: torch.Generator,
+) -> Callable[[int], Tensor]:
+    """Per step: ``cfg.rays`` random pixels per NeRF, rendered with stratified samples, MSE."""
+    b, total = rays[0].shape[:2]
+
+    def loss_fn(step: int) -> Tensor:
+        idx = torch.randint(total, (b, cfg.rays), generator=gen)[..., None].expand(-1, -1, 3)
+        o, d, c = (torch.gather(t, 1, idx) for t in rays)
+        pred = render_rays(field, o, d, field.spec.aabb, render, generator=gen)["rgb"]
+        return ((pred - c) ** 2).mean((1, 2)).sum()
+
+    return loss_fn
 
 
 def fit_photometric(
@@ -142,16 +169,9 @@ def fit_photometric(
         n_rays = {r[0].shape[0] for r in rays}
         if len(n_rays) != 1:
             raise ValueError("photometric batch: every view set must have the same number of pixels")
-        origins, dirs, colors = (torch.stack(r) for r in zip(*rays))
-        b, total = origins.shape[:2]
-        field = RadianceField.create(spec, b, seed=cfg.seed + part.start)
-
-        def loss_fn(step: int) -> Tensor:
-            idx = torch.randint(total, (b, cfg.rays), generator=gen)[..., None].expand(-1, -1, 3)
-            o, d, c = (torch.gather(t, 1, idx) for t in (origins, dirs, colors))
-            pred = render_rays(field, o, d, spec.aabb, train_render, generator=gen)["rgb"]
-            return ((pred - c) ** 2).mean((1, 2)).sum()
-
+        origins, dirs, colors = (torch.stack(r) for r in zip(*rays, strict=True))
+        field = RadianceField.create(spec, origins.shape[0], seed=cfg.seed + part.start)
+        loss_fn = _photometric_loss(field, (origins, dirs, colors), train_render, cfg, gen)
         _optimize(field, loss_fn, cfg, f"photometric {spec.name} [{part.start}:{part.stop}]")
         out += unstack_field(field, metas[part])
     return out

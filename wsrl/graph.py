@@ -55,12 +55,14 @@ class _Builder:
     def add_nodes(self, count: int, layer: int, node_type: str, positions: Tensor | None = None) -> Tensor:
         ids = torch.arange(self.n_nodes, self.n_nodes + count)
         pos = torch.full((count,), -1, dtype=torch.long) if positions is None else positions.long()
-        self.nodes.append(torch.stack([torch.full((count,), layer), pos, torch.full((count,), NODE_TYPES[node_type])], 1))
+        kind = torch.full((count,), NODE_TYPES[node_type])
+        self.nodes.append(torch.stack([torch.full((count,), layer), pos, kind], 1))
         self.n_nodes += count
         return ids
 
-    def add_edges(self, src: Tensor, dst: Tensor, value: Tensor, layer: int, edge_type: str,
-                  position: Tensor | None = None) -> None:
+    def add_edges(
+        self, src: Tensor, dst: Tensor, value: Tensor, layer: int, edge_type: str, position: Tensor | None = None
+    ) -> None:
         e = value.numel()
         pos = torch.full((e, 3), -1.0) if position is None else position.float()
         meta = torch.tensor([float(layer), float(EDGE_TYPES[edge_type])]).expand(e, 2)
@@ -68,9 +70,8 @@ class _Builder:
         self.attrs.append(torch.cat([value.reshape(-1, 1).float(), meta, pos], 1))
 
     def data(self) -> Data:
-        return Data(
-            x=torch.cat(self.nodes), edge_index=torch.cat(self.edges, 1), edge_attr=torch.cat(self.attrs), num_nodes=self.n_nodes
-        )
+        edge_index, edge_attr = torch.cat(self.edges, 1), torch.cat(self.attrs)
+        return Data(x=torch.cat(self.nodes), edge_index=edge_index, edge_attr=edge_attr, num_nodes=self.n_nodes)
 
 
 def _kept_rows(table: Tensor, spec: ArchSpec, max_edges: int) -> Tensor:
@@ -105,7 +106,8 @@ def nerf_to_graph(nerf: NeRF, max_grid_edges: int = DEFAULT_MAX_GRID_EDGES) -> D
     for i in range(n_layers):
         last = i == n_layers - 1
         width = n_out if last else shapes[i][0]
-        layer_ids.append(b.add_nodes(width, 2 + i, "output" if last else "hidden", torch.arange(width) if last else None))
+        kind, positions = ("output", torch.arange(width)) if last else ("hidden", None)
+        layer_ids.append(b.add_nodes(width, 2 + i, kind, positions))
     for i in range(n_layers):
         w = t[f"mlp.{i}"][: len(layer_ids[i + 1])]
         src, dst = layer_ids[i], layer_ids[i + 1]
@@ -123,8 +125,14 @@ def nerf_to_graph(nerf: NeRF, max_grid_edges: int = DEFAULT_MAX_GRID_EDGES) -> D
         p, i, j = torch.meshgrid(torch.arange(3.0), coords, coords, indexing="ij")  # i: H (v), j: W (u)
         cell_pos = torch.stack([p, j, i], -1).reshape(-1, 1, 3).expand(-1, c, 3)
         feat = inputs[n_in - c :]
-        b.add_edges(cells[:, None].expand(-1, c), feat.expand(len(cells), -1), planes.reshape(-1, c), 1, "triplane",
-                    cell_pos.reshape(-1, 3))
+        b.add_edges(
+            cells[:, None].expand(-1, c),
+            feat.expand(len(cells), -1),
+            planes.reshape(-1, c),
+            1,
+            "triplane",
+            cell_pos.reshape(-1, 3),
+        )
     if spec.family == "hash":
         table = t["grid"]
         rows = _kept_rows(table, spec, max_grid_edges)
@@ -134,7 +142,8 @@ def nerf_to_graph(nerf: NeRF, max_grid_edges: int = DEFAULT_MAX_GRID_EDGES) -> D
         dst = inputs[level_of_row[:, None] * f + torch.arange(f)]
         denom = max(len(spec.grid_levels) - 1, 1)
         pos = torch.stack([level_of_row / denom, -torch.ones(len(rows)), -torch.ones(len(rows))], 1)
-        b.add_edges(entries[:, None].expand(-1, f), dst, table[rows], 1, "hash", pos[:, None].expand(-1, f, 3).reshape(-1, 3))
+        edge_pos = pos[:, None].expand(-1, f, 3).reshape(-1, 3)
+        b.add_edges(entries[:, None].expand(-1, f), dst, table[rows], 1, "hash", edge_pos)
         graph = b.data()
         graph.grid_rows = rows
         graph.grid_kept = len(rows) / table.shape[0]

@@ -73,7 +73,8 @@ def nerf_from_payload(payload: Any, source: str) -> NeRF:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{source}: not a wsrl NeRF checkpoint (expected a dict with format={FORMAT!r})")
     if payload.get("version") != VERSION:
-        raise ValueError(f"{source}: unsupported wsrl checkpoint version {payload.get('version')!r}, expected {VERSION}")
+        version = payload.get("version")
+        raise ValueError(f"{source}: unsupported wsrl checkpoint version {version!r}, expected {VERSION}")
     try:
         spec = ArchSpec.from_dict(payload["spec"])
     except (KeyError, TypeError, ValueError) as exc:

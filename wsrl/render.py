@@ -29,8 +29,9 @@ class RenderConfig:
 
 def camera_rays(poses: Tensor, width: int, height: int, focal: float) -> tuple[Tensor, Tensor]:
     """Rays through pixel centres of OpenGL cameras: origins and unit directions ``[V, H*W, 3]``."""
-    j, i = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32),
-                          indexing="ij")
+    j, i = torch.meshgrid(
+        torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij"
+    )
     dirs_cam = torch.stack(
         [(i + 0.5 - 0.5 * width) / focal, -(j + 0.5 - 0.5 * height) / focal, -torch.ones_like(i)], dim=-1
     ).reshape(-1, 3)

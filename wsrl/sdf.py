@@ -163,8 +163,13 @@ class SDFScene:
     def to_dict(self) -> dict:
         return {
             "parts": [
-                {"kind": p.kind, "size": list(p.size), "center": list(p.center),
-                 "rotation": list(p.rotation), "color": list(p.color)}
+                {
+                    "kind": p.kind,
+                    "size": list(p.size),
+                    "center": list(p.center),
+                    "rotation": list(p.rotation),
+                    "color": list(p.color),
+                }
                 for p in self.parts
             ],
             "softness": self.softness,
@@ -188,7 +193,7 @@ class SceneBatch:
         self.scenes = list(scenes)
 
     def __call__(self, xyz: Tensor) -> tuple[Tensor, Tensor]:
-        outs = [s.density_and_color(x) for s, x in zip(self.scenes, xyz)]
+        outs = [s.density_and_color(x) for s, x in zip(self.scenes, xyz, strict=True)]
         return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
 
 

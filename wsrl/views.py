@@ -70,7 +70,7 @@ def save_views(folder: str | os.PathLike, views: PosedViews, split: str = "train
     """Write ``<split>/r_<i>.png`` and ``transforms_<split>.json`` (also ``transforms.json`` for train)."""
     folder = Path(folder)
     frames = []
-    for i, (img, pose) in enumerate(zip(views.images, views.poses)):
+    for i, (img, pose) in enumerate(zip(views.images, views.poses, strict=True)):
         save_png(folder / split / f"r_{i}.png", img)
         frames.append({"file_path": f"./{split}/r_{i}", "transform_matrix": pose.tolist()})
     doc = {"camera_angle_x": views.camera_angle_x, "frames": frames}

@@ -83,7 +83,8 @@ class RadianceField(nn.Module):
     def create(cls, spec: ArchSpec, batch_size: int = 1, seed: int = 0) -> RadianceField:
         """``batch_size`` freshly initialised NeRFs (deterministic for a seed)."""
         gen = torch.Generator().manual_seed(seed)
-        tensors = {name: init_tensor(spec, name, (batch_size, *shape), gen) for name, shape in spec.tensor_shapes.items()}
+        shapes = spec.tensor_shapes.items()
+        tensors = {name: init_tensor(spec, name, (batch_size, *shape), gen) for name, shape in shapes}
         return cls(spec, tensors)
 
     @property

@@ -24,9 +24,7 @@ def next_multiple(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def mlp_matrix_shapes(
-    n_in: int, width: int, hidden_layers: int, n_out: int, align: int = 16
-) -> list[tuple[int, int]]:
+def mlp_matrix_shapes(n_in: int, width: int, hidden_layers: int, n_out: int, align: int = 16) -> list[tuple[int, int]]:
     """Shapes ``[out, in]`` of a tcnn MLP's weight matrices, padding included."""
     in_pad = next_multiple(n_in, align)
     out_pad = next_multiple(n_out, align)

@@ -21,6 +21,9 @@ def mlp_forward(x: Tensor, weights: list[Tensor], activation: str, pad_value: fl
     h = torch.bmm(x, w0[:, :, :n_in].transpose(1, 2))
     if pad_value != 0.0 and w0.shape[-1] > n_in:
         h = h + pad_value * w0[:, None, :, n_in:].sum(-1)
-    for w in weights[1:]:
+    if len(weights) == 1:
+        return h[..., :n_out]
+    for w in weights[1:-1]:
         h = torch.bmm(act(h), w.transpose(1, 2))
-    return h[..., :n_out]
+    # only the real output rows: tcnn computes the padded ones too, but nothing reads them
+    return torch.bmm(act(h), weights[-1][:, :n_out].transpose(1, 2))

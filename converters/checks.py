@@ -1,0 +1,46 @@
+"""Safe loading and validation shared by every reader.
+
+Every error is a :class:`ConversionError` whose message names the file, the
+tensor and what was expected, on one line.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+class ConversionError(ValueError):
+    """A checkpoint that cannot become a NeRF; the message names file, tensor and expectation."""
+
+
+def load_weights(path: str | os.PathLike) -> Any:
+    """``torch.load(weights_only=True, map_location="cpu")``: never executes pickled code."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ConversionError(f"{path}: no such file") from None
+    except Exception as exc:  # corrupt, truncated, non-torch or code-carrying pickles
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise ConversionError(f"{path}: not a weights-only torch checkpoint ({type(exc).__name__}: {reason})") from None
+
+
+def get_tensor(source: str, state: dict, key: str, shape: tuple[int, ...] | None = None) -> Tensor:
+    """``state[key]`` as a finite float32 tensor, optionally of an exact ``shape``."""
+    t = state.get(key)
+    if not isinstance(t, Tensor):
+        expected = f" of shape {shape}" if shape is not None else ""
+        raise ConversionError(f"{source}: tensor {key!r} missing (expected a tensor{expected})")
+    if t.is_sparse:
+        t = t.to_dense()
+    if shape is not None and tuple(t.shape) != tuple(shape):
+        raise ConversionError(f"{source}: tensor {key!r} has shape {tuple(t.shape)}, expected {tuple(shape)}")
+    if not t.is_floating_point():
+        raise ConversionError(f"{source}: tensor {key!r} has dtype {t.dtype}, expected floating point")
+    t = t.float()
+    if not torch.isfinite(t).all():
+        raise ConversionError(f"{source}: tensor {key!r} contains NaN or Inf")
+    return t

@@ -1,0 +1,107 @@
+"""The nf2vec / gmnerf layout (FORMATS §3): ``<root>/<arch>/<class>/<id>/nerf_weights.pth``.
+
+``nerf_weights.pth`` is a state dict of flat tiny-cuda-nn vectors: ``mlp_base.params``
+(``[network | frequency encoding (0)]`` for MLPs, the network alone for hash
+fields), ``encoding.params`` (the hash grid) and ``triplane`` ``[3, R, R, C]``.
+The architecture is not stored: it is the folder name when that is a registered
+architecture, otherwise the unique registered spec whose tcnn sizes match.
+Split files ``<root>/{train,val,test}.txt`` list ``<class>/<id>`` lines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from converters.checks import ConversionError, get_tensor
+from wsrl.archs import SCALES, ArchSpec, get_arch, list_archs
+from wsrl.classes import class_label
+from wsrl.fields.tcnn import from_tcnn_params, tcnn_param_count
+from wsrl.nerf import NeRF
+
+WEIGHTS_FILE = "nerf_weights.pth"
+
+
+def is_nf2vec(state: object) -> bool:
+    return isinstance(state, dict) and "mlp_base.params" in state
+
+
+def _candidates(state: dict) -> list[ArchSpec]:
+    """Registered specs whose tcnn sizes match the tensors."""
+    n_net = state["mlp_base.params"].numel()
+    enc = state.get("encoding.params")
+    n_enc = enc.numel() if isinstance(enc, Tensor) else 0
+    planes = state.get("triplane")
+    out = []
+    for scale in SCALES:
+        for name in list_archs(scale):
+            spec = get_arch(name, scale)
+            net, grid = tcnn_param_count(spec)
+            if spec.family == "triplane":
+                ok = isinstance(planes, Tensor) and tuple(planes.shape) == spec.tensor_shapes["planes"] and net == n_net
+            elif spec.family == "hash":
+                ok = planes is None and net == n_net and grid == n_enc
+            else:
+                ok = planes is None and n_enc == 0 and net == n_net
+            if ok:
+                out.append(spec)
+    return out
+
+
+def _arch_from_path(path: Path) -> str | None:
+    """The ``<arch>`` folder of ``<arch>/<class>/<id>/nerf_weights.pth``, if present."""
+    parts = path.parts
+    return parts[-4] if len(parts) >= 4 else None
+
+
+def _spec_by_name(name: str, state: dict, source: str) -> ArchSpec:
+    """The registered ``name`` at the scale whose network size matches ``mlp_base.params``."""
+    n_net = get_tensor(source, state, "mlp_base.params").numel()
+    specs = {scale: get_arch(name, scale) for scale in SCALES if name in list_archs(scale)}
+    for spec in specs.values():
+        if tcnn_param_count(spec)[0] == n_net:
+            return spec
+    expected = " or ".join(f"{tcnn_param_count(s)[0]} ({scale})" for scale, s in specs.items())
+    raise ConversionError(f"{source}: tensor 'mlp_base.params' has {n_net} elements, arch {name!r} expects {expected}")
+
+
+def read_nf2vec(state: dict, source: str, arch: str | None = None) -> NeRF:
+    """An nf2vec/gmnerf state dict as a NeRF; ``arch`` forces the architecture name."""
+    path = Path(source)
+    folder_arch = _arch_from_path(path)
+    if arch is not None:
+        if arch not in list_archs("mini") + list_archs("paper"):
+            raise ConversionError(f"{source}: unknown architecture {arch!r} (see `wsrl archs`)")
+        spec = _spec_by_name(arch, state, source)
+    else:
+        get_tensor(source, state, "mlp_base.params")
+        candidates = _candidates(state)
+        by_folder = [s for s in candidates if s.name == folder_arch]
+        if by_folder:
+            spec = by_folder[0]
+        elif len({(s.family, s.activation, tuple(s.mlp_shapes)) for s in candidates}) == 1:
+            spec = candidates[0]
+        else:
+            names = sorted({f"{s.name}@{s.scale}" for s in candidates}) or ["none"]
+            raise ConversionError(
+                f"{source}: cannot tell the architecture from tensor sizes (matches: {', '.join(names)}); pass --arch"
+            )
+    n_net, n_enc = tcnn_param_count(spec)
+    flat = get_tensor(source, state, "mlp_base.params", (n_net,))
+    if spec.family == "hash":
+        flat = torch.cat([flat, get_tensor(source, state, "encoding.params", (n_enc,))])
+    planes = get_tensor(source, state, "triplane", spec.tensor_shapes["planes"]) if spec.family == "triplane" else None
+    tensors = from_tcnn_params(spec, flat, planes, source=source)
+    meta = {"source": source, "format": "nf2vec"}
+    if len(path.parts) >= 3:
+        meta["object_id"] = f"{path.parts[-3]}/{path.parts[-2]}"
+        meta["class_label"] = class_label(path.parts[-3])
+    return NeRF(spec, tensors, meta)
+
+
+def read_split(root: str | Path, split: str) -> list[str]:
+    """``<class>/<id>`` entries of a gmnerf split file (``train``, ``val`` or ``test``)."""
+    path = Path(root) / f"{split}.txt"
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]

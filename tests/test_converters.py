@@ -1,0 +1,140 @@
+"""Readers (wsrl, nf2vec/gmnerf), bad input, and the ``wsrl convert`` batch job."""
+
+import pickle
+
+import pytest
+import torch
+
+from converters import ConversionError, read_checkpoint
+from wsrl.archs import get_arch
+from wsrl.cli import main
+from wsrl.convert import load_shard
+from wsrl.fields.field import RadianceField
+from wsrl.fields.tcnn import tcnn_param_count, to_tcnn_params
+from wsrl.graph import graph_forward
+from wsrl.nerf import save_nerf, unstack_field
+
+
+def nf2vec_state(name, scale="paper", seed=0):
+    """A NeRF and its nerf_weights.pth dict as nf2vec/gmnerf write it (FORMATS §3.2)."""
+    spec = get_arch(name, scale)
+    nerf = unstack_field(RadianceField.create(spec, 1, seed=seed))[0]
+    flat = to_tcnn_params(spec, nerf.tensors)
+    n_net, _ = tcnn_param_count(spec)
+    state = {"mlp_base.params": flat[:n_net].clone()}
+    if spec.family == "hash":
+        state["encoding.params"] = flat[n_net:].clone()
+    if spec.family == "triplane":
+        state["triplane"] = nerf.tensors["planes"].clone()
+        state["encoding.params"] = torch.zeros(0)
+    return nerf, state
+
+
+def write_nf2vec(root, arch_folder, synset, ident, state):
+    path = root / arch_folder / synset / ident / "nerf_weights.pth"
+    path.parent.mkdir(parents=True)
+    torch.save(state, path)
+    return path
+
+
+@pytest.mark.parametrize("name", ["mlp", "triplane", "hash"])
+def test_nf2vec_round_trip(tmp_path, name):
+    nerf, state = nf2vec_state(name)
+    path = write_nf2vec(tmp_path, name, "02691156", "abc", state)
+    back = read_checkpoint(path.parent)  # folder or file both work
+    assert back.spec == nerf.spec
+    assert all(torch.equal(back.tensors[k], nerf.tensors[k]) for k in nerf.tensors)
+    assert back.meta["class_label"] == 0 and back.meta["object_id"] == "02691156/abc"
+
+
+def test_nf2vec_architecture_from_sizes_or_flag(tmp_path):
+    _, state = nf2vec_state("hash")
+    path = tmp_path / "loose.pth"
+    torch.save(state, path)
+    assert read_checkpoint(path).spec.name == "hash"  # unique match by size
+    _, state = nf2vec_state("mlp")  # mlp and mlp_sine have identical sizes
+    torch.save(state, path)
+    with pytest.raises(ConversionError, match="cannot tell the architecture.*mlp@paper, mlp_sine@paper"):
+        read_checkpoint(path)
+    assert read_checkpoint(path, arch="mlp_sine").spec.activation == "sine"
+    expects = r"'mlp_base.params' has 18432 elements, arch 'hash' expects 3072 \(mini\) or 10240 \(paper\)"
+    with pytest.raises(ConversionError, match=expects):
+        read_checkpoint(path, arch="hash")
+    with pytest.raises(ConversionError, match="unknown architecture 'nope'"):
+        read_checkpoint(path, arch="nope")
+
+
+def _corruptions():
+    return {
+        "missing": (lambda s: s.pop("encoding.params"), "tensor 'encoding.params' missing"),
+        "shape": (lambda s: s.__setitem__("encoding.params", torch.zeros(100)), "tensor 'encoding.params' has shape"),
+        "nan": (lambda s: s["mlp_base.params"].__setitem__(3, float("inf")), "tensor 'mlp_base.params' contains NaN"),
+        "dtype": (lambda s: s.__setitem__("mlp_base.params", torch.zeros(10240, dtype=torch.long)), "dtype"),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_corruptions()))
+def test_bad_tensors_name_file_and_tensor(tmp_path, case):
+    corrupt, message = _corruptions()[case]
+    _, state = nf2vec_state("hash")
+    corrupt(state)
+    path = write_nf2vec(tmp_path, "hash", "02691156", "x", state)
+    with pytest.raises(ConversionError, match=message) as info:
+        read_checkpoint(path, arch="hash")
+    assert str(path) in str(info.value)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_bad_files(tmp_path):
+    text = tmp_path / "notes.pt"
+    text.write_text("hello")
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps({"mlp_base.params": _Payload()}))
+    _, state = nf2vec_state("mlp")
+    cut = tmp_path / "cut.pt"
+    torch.save(state, cut)
+    cut.write_bytes(cut.read_bytes()[:200])
+    unknown = tmp_path / "unknown.pt"
+    torch.save({"weights": torch.zeros(3)}, unknown)
+    for path, message in [
+        (text, "not a weights-only"),
+        (evil, "not a weights-only"),
+        (cut, "not a weights-only"),
+        (unknown, "unrecognised checkpoint"),
+    ]:
+        with pytest.raises(ConversionError, match=message) as info:
+            read_checkpoint(path)
+        assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_convert_batch_reports_failures_and_resumes(tmp_path, capsys):
+    src = tmp_path / "src"
+    nerfs = {}
+    for i, name in enumerate(["mlp", "triplane", "hash"]):
+        nerf, state = nf2vec_state(name, seed=i)
+        nerfs[f"02958343/{name}{i}"] = nerf
+        write_nf2vec(src, name, "02958343", f"{name}{i}", state)
+    wsrl_nerf = unstack_field(RadianceField.create(get_arch("hash_feat4"), 1, seed=9), [{"object_id": "own"}])[0]
+    save_nerf(src / "own.pt", wsrl_nerf)
+    (src / "broken.pth").write_text("not a checkpoint")
+    out = tmp_path / "graphs"
+    args = ["convert", str(src), "--out", str(out), "--workers", "2", "--shard-size", "2"]
+    assert main(args) == 1
+    printed = capsys.readouterr().out
+    assert "converted 4, skipped 0 already converted, failed 1" in printed
+    assert "FAILED" in printed and "broken.pth" in printed
+    graphs = [g for shard in sorted(out.glob("shard_*.pt")) for g in load_shard(shard)]
+    assert sorted(g.object_id for g in graphs) == sorted([*nerfs, "own"])
+    xyz = torch.rand(32, 3) * 1.4 - 0.7
+    for g in graphs:
+        nerf = nerfs.get(g.object_id, wsrl_nerf)
+        torch.testing.assert_close(graph_forward(g, xyz), nerf.field().raw(xyz[None])[0], atol=1e-5, rtol=0)
+    assert g.class_label in (3, -1)
+    # rerun: nothing new is converted, the broken file is reported again
+    assert main(args) == 1
+    assert "converted 0, skipped 4 already converted, failed 1" in capsys.readouterr().out
+    assert len(list(out.glob("shard_*.pt"))) == 2 and not list(out.glob("*.tmp"))
