@@ -17,11 +17,10 @@ import torch
 
 from wsrl.archs import get_arch, list_archs
 from wsrl.atomic import atomic_write, save_json, save_png
-from wsrl.fidelity import render_fidelity
+from wsrl.fidelity import ground_truth_views, render_fidelity
 from wsrl.fit import FitConfig, fit_distill, fit_photometric
-from wsrl.render import image_grid, render_images
+from wsrl.render import image_grid
 from wsrl.sdf import TEST_SCENES, SceneBatch
-from wsrl.views import DEFAULT_FOV, PosedViews, sphere_poses
 
 
 def main() -> None:
@@ -37,10 +36,7 @@ def main() -> None:
     results = []
     rows = {"distill": [], "photometric": []}
 
-    res = 64
-    poses = sphere_poses(36)
-    focal = 0.5 * res / torch.tan(torch.tensor(0.5 * DEFAULT_FOV)).item()
-    views = PosedViews(render_images(truth, 1, poses, res, res, focal, get_arch("mlp").aabb)[0], poses)
+    views = ground_truth_views(truth)
     photo_cfg = FitConfig(steps=args.photometric_steps, rays=512, n_samples=48, progress=False)
 
     for mode, names in (("distill", list_archs(args.scale)), ("photometric", list_archs(args.scale, seen=True))):

@@ -4,11 +4,9 @@ import pytest
 import torch
 
 from wsrl.archs import get_arch, list_archs
-from wsrl.fidelity import render_fidelity
+from wsrl.fidelity import ground_truth_views, render_fidelity
 from wsrl.fit import FitConfig, fit_distill, fit_photometric
-from wsrl.render import render_images
 from wsrl.sdf import SceneBatch, sphere_on_box
-from wsrl.views import DEFAULT_FOV, PosedViews, sphere_poses
 
 SCENE = sphere_on_box()
 
@@ -23,11 +21,7 @@ def test_field_distillation_reaches_28db(name):
 
 @pytest.fixture(scope="module")
 def training_views():
-    res = 64
-    poses = sphere_poses(36)
-    focal = 0.5 * res / torch.tan(torch.tensor(0.5 * DEFAULT_FOV)).item()
-    images = render_images(SceneBatch([SCENE]), 1, poses, res, res, focal, get_arch("mlp").aabb)[0]
-    return PosedViews(images, poses, DEFAULT_FOV)
+    return ground_truth_views(SceneBatch([SCENE]))
 
 
 @pytest.mark.parametrize("name", list_archs("mini", seen=True))

@@ -12,7 +12,7 @@ import torch
 
 from wsrl.archs import SCALES, get_arch, list_archs
 from wsrl.atomic import save_png
-from wsrl.fidelity import HELD_OUT_OFFSET
+from wsrl.fidelity import HELD_OUT_OFFSET, ground_truth_views
 from wsrl.fit import FitConfig, fit_distill, fit_photometric
 from wsrl.nerf import load_nerf, save_nerf, stack_fields
 from wsrl.render import RenderConfig, image_grid, psnr, render_images
@@ -32,11 +32,7 @@ def cmd_archs(args: argparse.Namespace) -> int:
 
 def _scene_views(name: str, n_views: int, res: int, offset: float = 0.0) -> PosedViews:
     """Ground-truth renders of a built-in test scene."""
-    poses = sphere_poses(n_views, offset=offset)
-    focal = 0.5 * res / torch.tan(torch.tensor(0.5 * DEFAULT_FOV)).item()
-    scene = TEST_SCENES[name]()
-    images = render_images(SceneBatch([scene]), 1, poses, res, res, focal, get_arch("mlp").aabb)[0]
-    return PosedViews(images, poses, DEFAULT_FOV)
+    return ground_truth_views(SceneBatch([TEST_SCENES[name]()]), n_views, res, offset)
 
 
 def cmd_scene(args: argparse.Namespace) -> int:

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from wsrl.archs import SCENE_AABB
 from wsrl.nerf import NeRF, stack_fields
 from wsrl.render import FieldFn, RenderConfig, psnr, render_images
-from wsrl.views import DEFAULT_FOV, sphere_poses
+from wsrl.views import DEFAULT_FOV, PosedViews, sphere_poses
 
 HELD_OUT_OFFSET = 0.37  # spiral offset of held-out cameras; training views use offset 0
 
@@ -27,6 +28,16 @@ class Fidelity:
 def held_out_poses(n_views: int = 6) -> Tensor:
     """Cameras that no fit in wsrl trains on (a shifted Fibonacci spiral)."""
     return sphere_poses(n_views, offset=HELD_OUT_OFFSET)
+
+
+def ground_truth_views(
+    truth: FieldFn, n_views: int = 36, res: int = 64, offset: float = 0.0, aabb: Sequence[float] = SCENE_AABB
+) -> PosedViews:
+    """Renders of one ground-truth field from ``n_views`` cameras on a sphere (``offset`` as
+    :func:`~wsrl.views.sphere_poses`; :data:`HELD_OUT_OFFSET` gives the held-out set)."""
+    poses = sphere_poses(n_views, offset=offset)
+    focal = 0.5 * res / math.tan(0.5 * DEFAULT_FOV)
+    return PosedViews(render_images(truth, 1, poses, res, res, focal, aabb)[0], poses, DEFAULT_FOV)
 
 
 def render_fidelity(
