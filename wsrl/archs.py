@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from wsrl.fields.layout import GridLevel, grid_levels, mlp_matrix_shapes
+from wsrl.fields.layout import GridLevel, grid_levels, mlp_matrix_shapes, per_level_scale
 
 Family = Literal["mlp", "triplane", "hash"]
 SCALES = ("mini", "paper")
@@ -134,6 +134,18 @@ class ArchSpec:
         if "aabb" in d:
             d["aabb"] = tuple(float(v) for v in d["aabb"])
         return cls(**d)
+
+
+def nerfacto_base_spec() -> ArchSpec:
+    """The geometry network of nerfstudio's nerfacto field at its default sizes (FORMATS §2.5):
+    hash grid 16 levels x 2^19 x 2, resolution 16 -> 2048, then a 32 -> 64 -> 16 tcnn MLP whose
+    padded inputs see 0 (``NetworkWithInputEncoding`` over a grid). Not one of the 13 benchmark
+    architectures; used for real-size conversion tests and benchmarks."""
+    return ArchSpec(
+        "nerfacto_base", "hash", "paper", False, 64, 1, "relu",
+        hash_levels=16, hash_features=2, hash_log2_table=19, hash_base_resolution=16,
+        hash_per_level_scale=per_level_scale(16, 2048, 16), n_outputs=16, input_pad_value=0.0,
+    )  # fmt: skip
 
 
 _REGISTRY: dict[tuple[str, str], ArchSpec] = {}
