@@ -17,12 +17,19 @@ from wsrl.nerf import unstack_field
 @st.composite
 def arch_specs(draw) -> ArchSpec:
     family = draw(st.sampled_from(["mlp", "triplane", "hash"]))
+    head_layers = draw(st.sampled_from([-1, 0, 1, 2]))
+    n_outputs = draw(st.integers(4 if head_layers < 0 else 1, 20))
     common = dict(
         hidden_width=draw(st.sampled_from([16, 32, 64])),
         hidden_layers=draw(st.integers(1, 4)),
         activation=draw(st.sampled_from(["relu", "sine"])),
-        n_outputs=draw(st.integers(1, 20)),
+        n_outputs=n_outputs,
         input_pad_value=draw(st.sampled_from([0.0, 1.0])),
+        density_index=draw(st.integers(0, n_outputs - 1)),
+        head_layers=head_layers,
+        head_width=draw(st.sampled_from([16, 32])),
+        head_sh_degree=draw(st.integers(1, 4)),
+        head_appearance=draw(st.integers(0, 8)),
     )
     if family == "mlp":
         return ArchSpec("p", "mlp", n_frequencies=draw(st.integers(1, 6)), **common)
@@ -54,10 +61,15 @@ def test_random_architectures_graph_is_the_network(spec, seed):
         expected += widths[1]
     expected += {"mlp": 0, "triplane": 3 * spec.plane_resolution**2 * spec.plane_features}.get(spec.family, 0)
     expected += spec.grid_entries * spec.hash_features if spec.family == "hash" else 0
+    if spec.head_shapes:  # head: SH + geo inputs, hidden widths, 3 outputs, plus one bias edge per first neuron
+        head = [spec.head_sh_degree**2 + spec.n_outputs - 1] + [o for o, _ in spec.head_shapes[:-1]] + [3]
+        expected += sum(a * b for a, b in zip(head[:-1], head[1:], strict=True)) + head[1]
     assert graph.num_edges == expected
-    xyz = torch.rand(32, 3, generator=torch.Generator().manual_seed(seed)) * 1.4 - 0.7
-    ref = nerf.field().raw(xyz[None])[0]
-    torch.testing.assert_close(graph_forward(graph, xyz), ref, atol=1e-5, rtol=1e-5)
+    gen = torch.Generator().manual_seed(seed)
+    xyz = torch.rand(32, 3, generator=gen) * 1.4 - 0.7
+    dirs = torch.nn.functional.normalize(torch.randn(32, 3, generator=gen), dim=-1)
+    ref = nerf.field().raw(xyz[None], dirs[None])[0]
+    torch.testing.assert_close(graph_forward(graph, xyz, dirs), ref, atol=1e-5, rtol=1e-5)
 
 
 def _valid_nf2vec_bytes() -> bytes:

@@ -51,6 +51,13 @@ class ArchSpec:
     n_outputs: int = 4
     align: int = 16
     input_pad_value: float = 1.0  # what tcnn feeds padded input columns (FORMATS §1.2.2)
+    density_index: int = 3  # which raw output is density (3 in nf2vec, 0 in nerfacto)
+    density_shift: float = -1.0  # density = trunc_exp(raw + shift)
+    # optional nerfacto-style colour head: [SH(dir) | geo features | mean appearance] -> RGB
+    head_layers: int = -1  # hidden layers of the head; -1 = no head (RGB = sigmoid(raw[:3]))
+    head_width: int = 64
+    head_sh_degree: int = 4
+    head_appearance: int = 0  # appearance-embedding width (its mean over images is kept)
     aabb: tuple[float, ...] = field(default=SCENE_AABB)
 
     def __post_init__(self) -> None:
@@ -64,6 +71,10 @@ class ArchSpec:
             raise ValueError(f"arch {self.name!r}: tri-plane needs plane_resolution >= 2 and plane_features >= 1")
         if self.family == "hash" and min(self.hash_levels, self.hash_features, self.hash_log2_table) < 1:
             raise ValueError(f"arch {self.name!r}: hash grid needs levels, features and log2 table size >= 1")
+        if not 0 <= self.density_index < self.n_outputs:
+            raise ValueError(f"arch {self.name!r}: density_index {self.density_index} outside {self.n_outputs} outputs")
+        if self.head_layers < 0 and self.n_outputs < 4:
+            raise ValueError(f"arch {self.name!r}: without a colour head the MLP needs 4 outputs (RGB, density)")
         if self.hidden_width < 1 or self.hidden_layers < 0 or len(self.aabb) != 6:
             raise ValueError(f"arch {self.name!r}: bad MLP size or scene box")
 
@@ -77,6 +88,18 @@ class ArchSpec:
         if self.family == "triplane":
             return freq + self.plane_features
         return self.hash_levels * self.hash_features
+
+    @property
+    def head_inputs(self) -> int:
+        """Width of the colour head's input before padding: SH, geo features, appearance."""
+        return self.head_sh_degree**2 + self.n_outputs - 1 + self.head_appearance
+
+    @property
+    def head_shapes(self) -> list[tuple[int, int]]:
+        """``[out, in]`` of the colour head's matrices (empty without a head)."""
+        if self.head_layers < 0:
+            return []
+        return mlp_matrix_shapes(self.head_inputs, self.head_width, self.head_layers, 3, self.align)
 
     @property
     def mlp_shapes(self) -> list[tuple[int, int]]:
@@ -99,6 +122,9 @@ class ArchSpec:
     def tensor_shapes(self) -> dict[str, tuple[int, ...]]:
         """Name and shape of every tensor a NeRF of this architecture holds."""
         shapes: dict[str, tuple[int, ...]] = {f"mlp.{i}": s for i, s in enumerate(self.mlp_shapes)}
+        shapes.update({f"head.{i}": s for i, s in enumerate(self.head_shapes)})
+        if self.head_layers >= 0 and self.head_appearance:
+            shapes["appearance"] = (self.head_appearance,)
         if self.family == "triplane":
             r = self.plane_resolution
             shapes["planes"] = (3, r, r, self.plane_features)

@@ -34,11 +34,11 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from wsrl.archs import ArchSpec
-from wsrl.fields.encodings import frequency_encode, hash_encode, triplane_encode
+from wsrl.fields.encodings import frequency_encode, hash_encode, spherical_harmonics, triplane_encode
 from wsrl.fields.mlp import ACTIVATIONS
 from wsrl.nerf import NeRF
 
-NODE_TYPES = {"input": 0, "hidden": 1, "output": 2, "bias": 3, "plane_cell": 4, "hash_entry": 5}
+NODE_TYPES = {"input": 0, "hidden": 1, "output": 2, "bias": 3, "plane_cell": 4, "hash_entry": 5, "direction": 6}
 EDGE_TYPES = {"linear": 0, "bias": 1, "triplane": 2, "hash": 3}
 DEFAULT_MAX_GRID_EDGES = 200_000
 
@@ -93,29 +93,58 @@ def _kept_rows(table: Tensor, spec: ArchSpec, max_edges: int) -> Tensor:
     return torch.cat(kept)
 
 
+def _add_mlp(
+    b: _Builder, sources: Tensor, weights: list[Tensor], pad_value: float, first_layer: int, out_positions: Tensor,
+    extra_bias: Tensor | None = None,
+) -> Tensor:
+    """Nodes and edges of one tcnn MLP fed by the nodes ``sources``; returns its output nodes.
+
+    Padded output rows are dropped; padded input columns are folded into one bias edge per
+    first-layer neuron when they see ``pad_value != 0`` (plus ``extra_bias``, e.g. a folded
+    constant input), and dropped when they see 0.
+    """
+    n_in = len(sources)
+    layer_ids = [sources]
+    for i, w in enumerate(weights):
+        last = i == len(weights) - 1
+        kind, positions = ("output", out_positions) if last else ("hidden", None)
+        layer_ids.append(b.add_nodes(len(out_positions) if last else w.shape[0], first_layer + i, kind, positions))
+    for i, w in enumerate(weights):
+        src, dst = layer_ids[i], layer_ids[i + 1]
+        w = w[: len(dst)]
+        b.add_edges(src.expand(len(dst), -1), dst[:, None].expand(-1, len(src)), w[:, : len(src)], first_layer + i,
+                    "linear")  # fmt: skip
+        if i == 0:
+            bias = pad_value * w[:, n_in:].sum(1) if pad_value != 0.0 and w.shape[1] > n_in else None
+            if extra_bias is not None:
+                bias = extra_bias[: len(dst)] if bias is None else bias + extra_bias[: len(dst)]
+            if bias is not None:
+                bias_node = b.add_nodes(1, first_layer - 1, "bias")
+                b.add_edges(bias_node.expand(len(dst)), dst, bias, first_layer, "bias")
+    return layer_ids[-1]
+
+
 def nerf_to_graph(nerf: NeRF, max_grid_edges: int = DEFAULT_MAX_GRID_EDGES) -> Data:
     """The parameter graph of ``nerf`` (schema in the module docstring)."""
     spec, t = nerf.spec, nerf.tensors
     b = _Builder()
     n_in, n_out = spec.encoding_width, spec.n_outputs
-    shapes = spec.mlp_shapes
-    n_layers = len(shapes)
-
     inputs = b.add_nodes(n_in, 1, "input", torch.arange(n_in))
-    layer_ids = [inputs]
-    for i in range(n_layers):
-        last = i == n_layers - 1
-        width = n_out if last else shapes[i][0]
-        kind, positions = ("output", torch.arange(width)) if last else ("hidden", None)
-        layer_ids.append(b.add_nodes(width, 2 + i, kind, positions))
-    for i in range(n_layers):
-        w = t[f"mlp.{i}"][: len(layer_ids[i + 1])]
-        src, dst = layer_ids[i], layer_ids[i + 1]
-        b.add_edges(src.expand(len(dst), -1), dst[:, None].expand(-1, len(src)), w[:, : len(src)], 2 + i, "linear")
-        if i == 0 and spec.input_pad_value != 0.0 and w.shape[1] > n_in:
-            bias_node = b.add_nodes(1, 1, "bias")
-            bias = spec.input_pad_value * w[:, n_in:].sum(1)
-            b.add_edges(bias_node.expand(len(dst)), dst, bias, 2, "bias")
+    weights = [t[f"mlp.{i}"] for i in range(len(spec.mlp_shapes))]
+    outputs = _add_mlp(b, inputs, weights, spec.input_pad_value, 2, torch.arange(n_out))
+    if spec.head_shapes:
+        head_in_layer = 1 + len(weights)
+        n_sh = spec.head_sh_degree**2
+        directions = b.add_nodes(n_sh, head_in_layer, "direction", torch.arange(n_sh))
+        geo = torch.cat([outputs[: spec.density_index], outputs[spec.density_index + 1 :]])
+        head = [t[f"head.{i}"] for i in range(len(spec.head_shapes))]
+        n_real = n_sh + len(geo)
+        # the appearance input is a constant (its mean): fold it into the bias; pad columns see 1
+        app = t["appearance"] if "appearance" in t else torch.zeros(0)
+        folded = head[0][:, n_real : n_real + len(app)] @ app
+        pad_cols = head[0][:, n_real + len(app) :].sum(1)
+        _add_mlp(b, torch.cat([directions, geo]), [head[0][:, :n_real], *head[1:]], 0.0, head_in_layer + 1,
+                 n_out + torch.arange(3), extra_bias=folded + pad_cols)  # fmt: skip
 
     if spec.family == "triplane":
         planes = t["planes"]  # [3, R, R, C]
@@ -156,8 +185,9 @@ def nerf_to_graph(nerf: NeRF, max_grid_edges: int = DEFAULT_MAX_GRID_EDGES) -> D
     return graph
 
 
-def graph_forward(graph: Data, xyz: Tensor) -> Tensor:
-    """Evaluate the network encoded in ``graph`` at world points ``[N, 3]``: raw outputs ``[N, 4]``.
+def graph_forward(graph: Data, xyz: Tensor, dirs: Tensor | None = None) -> Tensor:
+    """Evaluate the network encoded in ``graph`` at world points ``[N, 3]``: raw outputs ``[N, n_out (+3)]``
+    (with a colour head, its RGB logits follow, for view directions ``dirs``, default zero).
 
     Weights are read from the edges only: grids are gathered back from their edges
     (entries the graph dropped read as 0), then activations flow layer by layer as
@@ -182,16 +212,20 @@ def graph_forward(graph: Data, xyz: Tensor) -> Tensor:
         table[graph.grid_rows] = value[grid_edges].view(-1, spec.hash_features)
         feats = hash_encode(x01[None], table[None], spec.grid_levels)[0]
 
-    act = ACTIVATIONS[spec.activation]
     h = torch.zeros(xyz.shape[0], graph.num_nodes)
     h[:, (node_layer == 1) & (node_type == NODE_TYPES["input"])] = feats
     h[:, node_type == NODE_TYPES["bias"]] = 1.0
-    last = int(node_layer.max())
-    for target in range(2, last + 1):
+    if spec.head_shapes:
+        dirs = torch.zeros_like(xyz) if dirs is None else dirs
+        h[:, node_type == NODE_TYPES["direction"]] = spherical_harmonics((dirs + 1.0) / 2.0, spec.head_sh_degree)
+    head_start = 2 + len(spec.mlp_shapes)  # first layer of head neurons
+    hidden = node_type == NODE_TYPES["hidden"]
+    for target in range(2, int(node_layer.max()) + 1):
         sel = (layer == target) & ((etype == EDGE_TYPES["linear"]) | (etype == EDGE_TYPES["bias"]))
         s, d, w = src[sel], dst[sel], value[sel]
         msg = h[:, s]
-        msg = torch.where((node_layer[s] >= 2) & (node_type[s] != NODE_TYPES["bias"]), act(msg), msg) * w
+        act = ACTIVATIONS["relu" if target > head_start else spec.activation]
+        msg = torch.where(hidden[s], act(msg), msg) * w
         h = h.index_add(1, d, msg)
     outputs = (node_type == NODE_TYPES["output"]).nonzero().squeeze(1)
     order = graph.x[outputs, 1].argsort()

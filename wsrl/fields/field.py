@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from wsrl.archs import ArchSpec
-from wsrl.fields.encodings import frequency_encode, hash_encode, triplane_encode
+from wsrl.fields.encodings import frequency_encode, hash_encode, spherical_harmonics, triplane_encode
 from wsrl.fields.mlp import mlp_forward
 
 
@@ -44,9 +44,10 @@ def init_tensor(spec: ArchSpec, name: str, shape: tuple[int, ...], generator: to
     ``U(±sqrt(6/in))`` with ω0 folded into the weights for sine; hash tables
     ``U(±1e-4)`` as tcnn; tri-planes ``N(0, 0.1²)``.
     """
-    if name.startswith("mlp."):
+    if name.startswith(("mlp.", "head.")):
         fan_out, fan_in = shape[-2:]
-        bound = math.sqrt(6.0 / fan_in) if spec.activation == "sine" else math.sqrt(6.0 / (fan_in + fan_out))
+        sine = spec.activation == "sine" and name.startswith("mlp.")
+        bound = math.sqrt(6.0 / fan_in) if sine else math.sqrt(6.0 / (fan_in + fan_out))
         return (torch.rand(shape, generator=generator) * 2 - 1) * bound
     if name == "grid":
         return (torch.rand(shape, generator=generator) * 2 - 1) * 1e-4
@@ -72,6 +73,8 @@ class RadianceField(nn.Module):
                 )
         n_layers = len(spec.mlp_shapes)
         self.mlp = nn.ParameterList([nn.Parameter(tensors[f"mlp.{i}"].float()) for i in range(n_layers)])
+        self.head = nn.ParameterList([nn.Parameter(tensors[f"head.{i}"].float()) for i in range(len(spec.head_shapes))])
+        self.appearance = nn.Parameter(tensors["appearance"].float()) if "appearance" in tensors else None
         self.grid = nn.Parameter(tensors["grid"].float()) if "grid" in tensors else None
         self.planes = nn.Parameter(tensors["planes"].float()) if "planes" in tensors else None
         lo, hi = spec.aabb[:3], spec.aabb[3:]
@@ -94,6 +97,9 @@ class RadianceField(nn.Module):
     def named_tensors(self) -> dict[str, Tensor]:
         """Batched tensors under their canonical names (``mlp.i``, ``grid``, ``planes``)."""
         out = {f"mlp.{i}": w for i, w in enumerate(self.mlp)}
+        out.update({f"head.{i}": w for i, w in enumerate(self.head)})
+        if self.appearance is not None:
+            out["appearance"] = self.appearance
         if self.grid is not None:
             out["grid"] = self.grid
         if self.planes is not None:
@@ -114,19 +120,31 @@ class RadianceField(nn.Module):
             feats = torch.cat([feats, triplane_encode(x01, self.planes)], dim=-1)
         return feats
 
-    def raw(self, xyz: Tensor) -> Tensor:
-        """The MLP's 4 raw outputs ``[B, N, 4]`` at world positions ``[B, N, 3]``."""
+    def raw(self, xyz: Tensor, dirs: Tensor | None = None) -> Tensor:
+        """Raw outputs at world positions ``[B, N, 3]``: the MLP's outputs, then (with a colour
+        head) the head's 3 RGB logits for view directions ``dirs`` (default: zero vector)."""
         x01 = self.normalize(xyz)
         s = self.spec
-        return mlp_forward(self.encode(x01), list(self.mlp), s.activation, s.input_pad_value, s.n_outputs)
+        out = mlp_forward(self.encode(x01), list(self.mlp), s.activation, s.input_pad_value, s.n_outputs)
+        if not self.head:
+            return out
+        dirs = torch.zeros_like(xyz) if dirs is None else dirs
+        geo = torch.cat([out[..., : s.density_index], out[..., s.density_index + 1 :]], -1)
+        parts = [spherical_harmonics((dirs + 1.0) / 2.0, s.head_sh_degree), geo]
+        if self.appearance is not None:
+            parts.append(self.appearance[:, None, :].expand(*geo.shape[:2], -1))
+        rgb = mlp_forward(torch.cat(parts, -1), list(self.head), "relu", 1.0, 3)
+        return torch.cat([out, rgb], -1)
 
-    def density_and_color(self, xyz: Tensor) -> tuple[Tensor, Tensor]:
+    def density_and_color(self, xyz: Tensor, dirs: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Density ``[B, N]`` (zero outside the box) and RGB ``[B, N, 3]`` in [0, 1]."""
-        out = self.raw(xyz)
+        s = self.spec
+        out = self.raw(xyz, dirs)
         x01 = self.normalize(xyz)
         inside = ((x01 >= 0) & (x01 <= 1)).all(-1)
-        density = trunc_exp(out[..., 3] - 1.0) * inside
-        return density, torch.sigmoid(out[..., :3])
+        density = trunc_exp(out[..., s.density_index] + s.density_shift) * inside
+        rgb = out[..., s.n_outputs :] if self.head else out[..., :3]
+        return density, torch.sigmoid(rgb)
 
     def forward(self, xyz: Tensor) -> tuple[Tensor, Tensor]:
         return self.density_and_color(xyz)
