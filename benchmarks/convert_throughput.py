@@ -14,7 +14,7 @@ from multiprocessing import get_context
 from wsrl.archs import SCALES, get_arch, list_archs, nerfacto_base_spec
 from wsrl.atomic import save_json
 from wsrl.fields.field import RadianceField
-from wsrl.graph import DEFAULT_MAX_GRID_EDGES, nerf_to_graph
+from wsrl.graph import DEFAULT_MAX_EDGES, nerf_to_graph
 from wsrl.nerf import unstack_field
 
 
@@ -49,7 +49,7 @@ def nerfacto_case(max_edges: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=50, help="NeRFs converted per architecture")
-    parser.add_argument("--max-grid-edges", type=int, default=DEFAULT_MAX_GRID_EDGES)
+    parser.add_argument("--max-edges", type=int, default=DEFAULT_MAX_EDGES)
     parser.add_argument("--out", default="runs/bench_convert")
     args = parser.parse_args()
     rows = []
@@ -60,7 +60,7 @@ def main() -> None:
             rows.append({"scale": scale, "arch": name, "graphs_per_s": rate, "nodes": nodes, "edges": edges})
             print(f"{scale:<7}{name:<16}{rate:>10.1f}{nodes:>9}{edges:>9}", flush=True)
     with get_context("spawn").Pool(1) as pool:
-        big = pool.apply(nerfacto_case, (args.max_grid_edges,))
+        big = pool.apply(nerfacto_case, (args.max_edges,))
     print(
         f"nerfacto-size grid: {big['params']:,} params -> {big['nodes']:,} nodes, {big['edges']:,} edges "
         f"({100 * big['grid_entries_kept']:.2f}% of entries kept) in {big['seconds']:.2f}s, "

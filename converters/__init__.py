@@ -4,7 +4,8 @@
 Formats, detected by content (``fmt`` forces one):
 
 * ``wsrl``: wsrl's own checkpoints (``format == "wsrl.nerf"``);
-* ``nf2vec``: nf2vec/gmnerf ``nerf_weights.pth`` state dicts, or their folders.
+* ``nf2vec``: nf2vec/gmnerf ``nerf_weights.pth`` state dicts, or their folders;
+* ``nerfstudio``: nerfacto / instant-ngp ``.ckpt`` files (tiny-cuda-nn implementation).
 
 Every user file is read with ``torch.load(weights_only=True)``.
 """
@@ -16,10 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from converters.checks import ConversionError, load_weights
+from converters.nerfstudio import is_nerfstudio, read_nerfstudio
 from converters.nf2vec import WEIGHTS_FILE, is_nf2vec, read_nf2vec
 from wsrl.nerf import FORMAT, NeRF, nerf_from_payload
 
-FORMATS = ("wsrl", "nf2vec")
+FORMATS = ("wsrl", "nf2vec", "nerfstudio")
 
 
 def _read_wsrl(payload: object, source: str, arch: str | None) -> NeRF:
@@ -34,7 +36,8 @@ def _read_wsrl(payload: object, source: str, arch: str | None) -> NeRF:
 
 READERS: dict[str, Callable[[object, str, str | None], NeRF]] = {
     "wsrl": _read_wsrl,
-    "nf2vec": lambda payload, source, arch: read_nf2vec(payload, source, arch),  # type: ignore[arg-type]
+    "nf2vec": read_nf2vec,  # type: ignore[dict-item]
+    "nerfstudio": read_nerfstudio,  # type: ignore[dict-item]
 }
 
 
@@ -44,6 +47,8 @@ def detect_format(payload: object) -> str | None:
         return "wsrl"
     if is_nf2vec(payload):
         return "nf2vec"
+    if is_nerfstudio(payload):
+        return "nerfstudio"
     return None
 
 

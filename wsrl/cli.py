@@ -109,7 +109,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if not sources:
         print(f"error: no checkpoint files (*.pt, *.pth, *.ckpt) under {' '.join(args.src)}", file=sys.stderr)
         return 2
-    opts = ConvertOptions(args.format, args.arch, args.max_grid_edges)
+    opts = ConvertOptions(args.format, args.arch, args.max_edges)
     report = convert(sources, args.out, opts, workers=args.workers, shard_size=args.shard_size)
     print(f"converted {report.converted}, skipped {report.skipped} already converted, failed {len(report.failures)}")
     for source, error in report.failures:
@@ -154,11 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="convert NeRF checkpoints into parameter-graph shards")
     p.add_argument("src", nargs="+", help="checkpoint files or directories (searched recursively)")
     p.add_argument("--out", required=True)
-    p.add_argument("--format", choices=["wsrl", "nf2vec"], help="force a format instead of detecting it")
+    p.add_argument("--format", choices=["wsrl", "nf2vec", "nerfstudio"], help="force a format instead of detecting it")
     p.add_argument("--arch", help="force the architecture name (nf2vec files do not store it)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--shard-size", type=int, default=256)
-    p.add_argument("--max-grid-edges", type=int, default=200_000, help="edge budget of a hash grid")
+    p.add_argument(
+        "--max-edges", type=int, default=200_000, help="edge budget of one graph (hash grids are cut to fit)"
+    )
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("render", help="render wsrl checkpoints to PNG")

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from converters import ConversionError, read_checkpoint
 from wsrl.atomic import save_json, save_torch
-from wsrl.graph import DEFAULT_MAX_GRID_EDGES, nerf_to_graph
+from wsrl.graph import DEFAULT_MAX_EDGES, nerf_to_graph
 
 GRAPH_META = ("arch", "spec", "object_id", "class_label")
 
@@ -76,7 +76,7 @@ def load_shard(path: str | os.PathLike) -> list[Data]:
 class ConvertOptions:
     fmt: str | None = None
     arch: str | None = None
-    max_grid_edges: int = DEFAULT_MAX_GRID_EDGES
+    max_edges: int = DEFAULT_MAX_EDGES
 
 
 @dataclass
@@ -90,7 +90,7 @@ def _convert_one(job: tuple[str, ConvertOptions]) -> tuple[str, Data | None, str
     source, opts = job
     try:
         nerf = read_checkpoint(source, opts.fmt, opts.arch)
-        graph = nerf_to_graph(nerf, opts.max_grid_edges)
+        graph = nerf_to_graph(nerf, opts.max_edges)
         if not graph.object_id:
             graph.object_id = source
         return source, graph, None

@@ -19,8 +19,9 @@ tiny-cuda-nn padding is removed: padded output rows are dropped; padded input
 columns are dropped when they see 0 (grids) and folded into one bias edge per
 neuron when they see 1 (FORMATS §1.2.2).
 
-**Bounded hash grids.** A table with more entries than the edge budget allows
-keeps, per level, the entries with the largest feature norm (ties: lower row).
+**Bounded hash grids.** The whole graph has at most ``max_edges`` edges (default
+200,000): a table with more entries than the budget the MLPs leave keeps, per level
+(equal shares), the entries with the largest feature norm (ties: lower row).
 Entries never touched by training keep tcnn's ``U(±1e-4)`` init and go first, so
 on real checkpoints the graph keeps what was learned; what is lost is the
 low-magnitude remainder (the graph forward then reads those entries as 0).
@@ -40,7 +41,7 @@ from wsrl.nerf import NeRF
 
 NODE_TYPES = {"input": 0, "hidden": 1, "output": 2, "bias": 3, "plane_cell": 4, "hash_entry": 5, "direction": 6}
 EDGE_TYPES = {"linear": 0, "bias": 1, "triplane": 2, "hash": 3}
-DEFAULT_MAX_GRID_EDGES = 200_000
+DEFAULT_MAX_EDGES = 200_000
 
 
 class _Builder:
@@ -79,7 +80,7 @@ def _kept_rows(table: Tensor, spec: ArchSpec, max_edges: int) -> Tensor:
     levels = spec.grid_levels
     if table.numel() <= max_edges:
         return torch.arange(table.shape[0])
-    per_level = max(1, max_edges // (spec.hash_features * len(levels)))
+    per_level = max(1, max_edges // (spec.hash_features * len(levels)))  # at least one entry per level
     norms = table.norm(dim=1)
     kept = []
     for lv in levels:
@@ -94,7 +95,12 @@ def _kept_rows(table: Tensor, spec: ArchSpec, max_edges: int) -> Tensor:
 
 
 def _add_mlp(
-    b: _Builder, sources: Tensor, weights: list[Tensor], pad_value: float, first_layer: int, out_positions: Tensor,
+    b: _Builder,
+    sources: Tensor,
+    weights: list[Tensor],
+    pad_value: float,
+    first_layer: int,
+    out_positions: Tensor,
     extra_bias: Tensor | None = None,
 ) -> Tensor:
     """Nodes and edges of one tcnn MLP fed by the nodes ``sources``; returns its output nodes.
@@ -124,7 +130,7 @@ def _add_mlp(
     return layer_ids[-1]
 
 
-def nerf_to_graph(nerf: NeRF, max_grid_edges: int = DEFAULT_MAX_GRID_EDGES) -> Data:
+def nerf_to_graph(nerf: NeRF, max_edges: int = DEFAULT_MAX_EDGES) -> Data:
     """The parameter graph of ``nerf`` (schema in the module docstring)."""
     spec, t = nerf.spec, nerf.tensors
     b = _Builder()
@@ -164,7 +170,7 @@ def nerf_to_graph(nerf: NeRF, max_grid_edges: int = DEFAULT_MAX_GRID_EDGES) -> D
         )
     if spec.family == "hash":
         table = t["grid"]
-        rows = _kept_rows(table, spec, max_grid_edges)
+        rows = _kept_rows(table, spec, max_edges - sum(a.shape[0] for a in b.attrs))
         f = spec.hash_features
         level_of_row = torch.cat([torch.full((lv.n_entries,), i) for i, lv in enumerate(spec.grid_levels)])[rows]
         entries = b.add_nodes(len(rows), 0, "hash_entry")

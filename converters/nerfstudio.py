@@ -1,0 +1,159 @@
+"""nerfstudio ``.ckpt`` files of ``nerfacto`` and ``instant-ngp`` (tiny-cuda-nn implementation), FORMATS §2.
+
+A checkpoint is ``{"step", "pipeline", "optimizers", "schedulers", "scalers"}`` of plain
+tensors and containers. The model's keys sit under ``_model.`` (``_model.module.``
+with DDP); everything else (datamanager, camera optimizer, metrics, proposal
+networks) is left out. Three key generations of the field are read:
+
+====== ===============================================================================
+gen-1  ``field.mlp_base.params`` = [network | grid], ``field.mlp_head.params``
+gen-2  ``field.mlp_base_grid.tcnn_encoding.params`` + ``field.mlp_base_mlp.tcnn_encoding.params``
+       (aliases ``field.mlp_base.0/1.…`` and v0.3.2's untrained ``hash_table`` ignored)
+gen-3  ``field.mlp_base.model.params`` = [network | grid], ``field.mlp_head.tcnn_encoding.params``
+====== ===============================================================================
+
+The per-image appearance embeddings are reduced to their mean (what nerfstudio
+renders at evaluation). ``config.yml`` (beside the checkpoint or one folder up) is
+read without nerfstudio; missing fields fall back to nerfacto's defaults and every
+size is cross-checked against the tensors. The wsrl field evaluates the networks
+in nerfstudio's contracted [-2, 2]^3 space (exact inside the unit cube, where the
+contraction is the identity).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from converters.checks import ConversionError, get_tensor
+from wsrl.archs import ArchSpec
+from wsrl.fields.layout import per_level_scale
+from wsrl.fields.tcnn import from_tcnn_params, tcnn_param_count
+from wsrl.nerf import NeRF
+
+NERFACTO_DEFAULTS = {
+    "hidden_dim": 64, "hidden_dim_color": 64, "num_levels": 16, "base_res": 16, "max_res": 2048,
+    "log2_hashmap_size": 19, "features_per_level": 2, "num_layers": 2, "num_layers_color": 3, "geo_feat_dim": 15,
+    "implementation": "tcnn",
+}  # fmt: skip
+BASE_KEYS = {  # generation -> (network key, grid key); None: one [network | grid] vector
+    "gen-3": ("field.mlp_base.model.params", None),
+    "gen-1": ("field.mlp_base.params", None),
+    "gen-2": ("field.mlp_base_mlp.tcnn_encoding.params", "field.mlp_base_grid.tcnn_encoding.params"),
+    "gen-2 alias": ("field.mlp_base.1.tcnn_encoding.params", "field.mlp_base.0.tcnn_encoding.params"),
+}
+HEAD_KEYS = ("field.mlp_head.tcnn_encoding.params", "field.mlp_head.params")
+APPEARANCE_KEY = "field.embedding_appearance.embedding.weight"
+TORCH_IMPL_KEY = "field.mlp_base.model.0.hash_table"
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """Safe YAML loader that turns nerfstudio's ``!!python/...`` tags into plain data (never code)."""
+
+
+def _python_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    value = loader.construct_scalar(node)
+    return value if value else suffix  # ``!!python/name:module.Class ''`` -> "module.Class"
+
+
+_ConfigLoader.add_multi_constructor("tag:yaml.org,2002:python/", _python_tag)
+
+
+def is_nerfstudio(payload: object) -> bool:
+    return isinstance(payload, dict) and isinstance(payload.get("pipeline"), dict)
+
+
+def read_config(ckpt: Path) -> dict:
+    """``config.yml`` beside the checkpoint or in its parent (nerfstudio's run folder); {} if none."""
+    for folder in (ckpt.parent, ckpt.parent.parent):
+        path = folder / "config.yml"
+        if path.exists():
+            try:
+                doc = yaml.load(path.read_text(), Loader=_ConfigLoader)  # noqa: S506 (safe loader subclass)
+            except yaml.YAMLError as exc:
+                raise ConversionError(f"{path}: unreadable config.yml ({str(exc).splitlines()[0]})") from None
+            return doc if isinstance(doc, dict) else {}
+    return {}
+
+
+def model_state(payload: dict) -> dict:
+    """The model's tensors with the ``_model.`` / ``_model.module.`` prefix stripped."""
+    out = {}
+    for key, value in payload["pipeline"].items():
+        if key.startswith("_model."):
+            key = key[len("_model.") :]
+            key = key[len("module.") :] if key.startswith("module.") else key
+            out[key] = value
+    return out
+
+
+def _base_vectors(state: dict, source: str) -> tuple[str, torch.Tensor, torch.Tensor | None]:
+    for generation, (net_key, grid_key) in BASE_KEYS.items():
+        if net_key in state and (grid_key is None or grid_key in state):
+            net = get_tensor(source, state, net_key).reshape(-1)
+            grid = get_tensor(source, state, grid_key).reshape(-1) if grid_key else None
+            return generation.split()[0], net, grid
+    expected = " or ".join(k for k, _ in BASE_KEYS.values())
+    raise ConversionError(f"{source}: no nerfacto field found (expected tensor {expected} under '_model.')")
+
+
+def read_nerfstudio(payload: dict, source: str, arch: str | None = None) -> NeRF:
+    """A nerfstudio nerfacto / instant-ngp checkpoint as a NeRF (hash grid + base MLP + colour head)."""
+    state = model_state(payload)
+    if TORCH_IMPL_KEY in state:
+        raise ConversionError(
+            f"{source}: tensor {TORCH_IMPL_KEY!r}: nerfstudio's implementation='torch' hash grid is not supported yet "
+            "(only the tiny-cuda-nn layout)"
+        )
+    config = read_config(Path(source))
+    model = {**NERFACTO_DEFAULTS, **((config.get("pipeline") or {}).get("model") or {})}
+    method = str(arch or config.get("method_name") or "nerfacto")
+    generation, net, grid = _base_vectors(state, source)
+    appearance = get_tensor(source, state, APPEARANCE_KEY) if APPEARANCE_KEY in state else None
+    if appearance is not None and appearance.dim() != 2:
+        shape = tuple(appearance.shape)
+        raise ConversionError(f"{source}: tensor {APPEARANCE_KEY!r} must be [images, dims], got {shape}")
+    levels, base_res = int(model["num_levels"]), int(model["base_res"])
+    try:
+        spec = ArchSpec(
+            method, "hash", "nerfstudio", False, int(model["hidden_dim"]), int(model["num_layers"]) - 1, "relu",
+            hash_levels=levels, hash_features=int(model["features_per_level"]),
+            hash_log2_table=int(model["log2_hashmap_size"]), hash_base_resolution=base_res,
+            hash_per_level_scale=per_level_scale(base_res, int(model["max_res"]), levels),
+            n_outputs=1 + int(model["geo_feat_dim"]), input_pad_value=0.0, density_index=0, density_shift=0.0,
+            head_layers=int(model["num_layers_color"]) - 1, head_width=int(model["hidden_dim_color"]),
+            head_appearance=0 if appearance is None else appearance.shape[1], aabb=(-2.0,) * 3 + (2.0,) * 3,
+        )  # fmt: skip
+    except (TypeError, ValueError) as exc:
+        raise ConversionError(f"{source}: inconsistent nerfstudio config: {exc}") from None
+    n_net, n_grid = tcnn_param_count(spec)
+    flat = net if grid is None else torch.cat([net, grid])
+    if flat.numel() != n_net + n_grid:
+        raise ConversionError(
+            f"{source}: field.mlp_base ({generation}) has {flat.numel()} parameters, the {method} config "
+            f"(hidden {spec.hidden_width}, {spec.hash_levels} levels x 2^{spec.hash_log2_table}) expects "
+            f"{n_net} network + {n_grid} grid = {n_net + n_grid}"
+        )
+    tensors = from_tcnn_params(spec, flat, source=source)
+    head_key = next((k for k in HEAD_KEYS if k in state), HEAD_KEYS[0])
+    n_head = sum(o * i for o, i in spec.head_shapes)
+    head = get_tensor(source, state, head_key, (n_head,))
+    start = 0
+    for i, (o, n) in enumerate(spec.head_shapes):
+        tensors[f"head.{i}"] = head[start : start + o * n].view(o, n).clone()
+        start += o * n
+    if appearance is not None:
+        tensors["appearance"] = appearance.mean(0)
+    path = Path(source)
+    run = path.parent.parent.name if path.parent.name == "nerfstudio_models" else path.stem
+    step = payload.get("step")
+    meta = {"source": source, "format": "nerfstudio", "generation": generation, "method": method, "object_id": run,
+            "step": step if isinstance(step, int) else -1}  # fmt: skip
+    return NeRF(spec, tensors, meta)
