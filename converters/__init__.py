@@ -5,7 +5,8 @@ Formats, detected by content (``fmt`` forces one):
 
 * ``wsrl``: wsrl's own checkpoints (``format == "wsrl.nerf"``);
 * ``nf2vec``: nf2vec/gmnerf ``nerf_weights.pth`` state dicts, or their folders;
-* ``nerfstudio``: nerfacto / instant-ngp ``.ckpt`` files (tiny-cuda-nn implementation).
+* ``nerfstudio``: nerfacto / instant-ngp ``.ckpt`` files (tiny-cuda-nn implementation);
+* ``sequential``: state dicts of a plain ``nn.Sequential`` MLP (``read_module`` for a live module).
 
 Every user file is read with ``torch.load(weights_only=True)``.
 """
@@ -19,9 +20,10 @@ from pathlib import Path
 from converters.checks import ConversionError, load_weights
 from converters.nerfstudio import is_nerfstudio, read_nerfstudio
 from converters.nf2vec import WEIGHTS_FILE, is_nf2vec, read_nf2vec
+from converters.sequential import is_sequential_state, read_module, read_sequential_state
 from wsrl.nerf import FORMAT, NeRF, nerf_from_payload
 
-FORMATS = ("wsrl", "nf2vec", "nerfstudio")
+FORMATS = ("wsrl", "nf2vec", "nerfstudio", "sequential")
 
 
 def _read_wsrl(payload: object, source: str, arch: str | None) -> NeRF:
@@ -38,6 +40,7 @@ READERS: dict[str, Callable[[object, str, str | None], NeRF]] = {
     "wsrl": _read_wsrl,
     "nf2vec": read_nf2vec,  # type: ignore[dict-item]
     "nerfstudio": read_nerfstudio,  # type: ignore[dict-item]
+    "sequential": read_sequential_state,  # type: ignore[dict-item]
 }
 
 
@@ -49,6 +52,8 @@ def detect_format(payload: object) -> str | None:
         return "nf2vec"
     if is_nerfstudio(payload):
         return "nerfstudio"
+    if is_sequential_state(payload):
+        return "sequential"
     return None
 
 
@@ -75,4 +80,4 @@ def find_checkpoints(root: str | os.PathLike) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".pt", ".pth", ".ckpt"))
 
 
-__all__ = ["ConversionError", "FORMATS", "detect_format", "find_checkpoints", "read_checkpoint"]
+__all__ = ["ConversionError", "FORMATS", "detect_format", "find_checkpoints", "read_checkpoint", "read_module"]

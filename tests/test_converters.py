@@ -5,13 +5,14 @@ import pickle
 import pytest
 import torch
 
-from converters import ConversionError, read_checkpoint
+from converters import ConversionError, read_checkpoint, read_module
 from wsrl.archs import get_arch
 from wsrl.cli import main
 from wsrl.convert import load_shard
+from wsrl.fields.encodings import frequency_encode
 from wsrl.fields.field import RadianceField
 from wsrl.fields.tcnn import tcnn_param_count, to_tcnn_params
-from wsrl.graph import graph_forward
+from wsrl.graph import graph_forward, nerf_to_graph
 from wsrl.nerf import save_nerf, unstack_field
 
 
@@ -138,3 +139,36 @@ def test_convert_batch_reports_failures_and_resumes(tmp_path, capsys):
     assert main(args) == 1
     assert "converted 0, skipped 4 already converted, failed 1" in capsys.readouterr().out
     assert len(list(out.glob("shard_*.pt"))) == 2 and not list(out.glob("*.tmp"))
+
+
+class Sine(torch.nn.Module):
+    def forward(self, x):
+        return torch.sin(x)
+
+
+def test_plain_sequential_module_and_state_dict(tmp_path):
+    torch.manual_seed(0)
+    relu_net = torch.nn.Sequential(
+        torch.nn.Linear(24, 32), torch.nn.ReLU(), torch.nn.Linear(32, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4)
+    )
+    sine_net = torch.nn.Sequential(torch.nn.Linear(3, 16), Sine(), torch.nn.Linear(16, 4))
+    xyz = torch.rand(40, 3) * 1.4 - 0.7
+    x01 = (xyz + 0.7) / 1.4
+    for net, inputs in ((relu_net, frequency_encode(x01[None], 4)[0]), (sine_net, x01)):
+        nerf = read_module(net)
+        graph = nerf_to_graph(nerf)
+        with torch.no_grad():
+            expected = net(inputs)
+        torch.testing.assert_close(nerf.field().raw(xyz[None])[0], expected, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(graph_forward(graph, xyz), expected, atol=1e-5, rtol=1e-5)
+    assert read_module(sine_net).spec.activation == "sine"
+    path = tmp_path / "mlp.pt"
+    torch.save(relu_net.state_dict(), path)
+    nerf = read_checkpoint(path)
+    assert nerf.meta["format"] == "sequential" and nerf.meta["activation_assumed"]
+    assert torch.equal(nerf.tensors["mlp_bias.2"], relu_net[4].bias.detach())
+    bad = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+    with pytest.raises(ConversionError, match="first Linear has 5 inputs"):
+        read_module(bad)
+    with pytest.raises(ConversionError, match=r"activations \['Tanh'\]"):
+        read_module(torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 4)))

@@ -30,9 +30,11 @@ def arch_specs(draw) -> ArchSpec:
         head_width=draw(st.sampled_from([16, 32])),
         head_sh_degree=draw(st.integers(1, 4)),
         head_appearance=draw(st.integers(0, 8)),
+        mlp_biases=draw(st.booleans()),
+        align=draw(st.sampled_from([1, 8, 16])),
     )
     if family == "mlp":
-        return ArchSpec("p", "mlp", n_frequencies=draw(st.integers(1, 6)), **common)
+        return ArchSpec("p", "mlp", n_frequencies=draw(st.integers(0, 6)), **common)
     if family == "triplane":
         return ArchSpec(
             "p", "triplane", n_frequencies=draw(st.integers(1, 4)),
@@ -57,8 +59,10 @@ def test_random_architectures_graph_is_the_network(spec, seed):
     n_in, shapes = spec.encoding_width, spec.mlp_shapes
     widths = [n_in] + [o for o, _ in shapes[:-1]] + [spec.n_outputs]
     expected = sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
-    if spec.input_pad_value != 0.0 and shapes[0][1] > n_in:
+    if spec.input_pad_value != 0.0 and shapes[0][1] > n_in or spec.mlp_biases:
         expected += widths[1]
+    if spec.mlp_biases:  # one bias edge per neuron of the later layers too
+        expected += sum(widths[2:])
     expected += {"mlp": 0, "triplane": 3 * spec.plane_resolution**2 * spec.plane_features}.get(spec.family, 0)
     expected += spec.grid_entries * spec.hash_features if spec.family == "hash" else 0
     if spec.head_shapes:  # head: SH + geo inputs, hidden widths, 3 outputs, plus one bias edge per first neuron

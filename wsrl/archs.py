@@ -51,6 +51,7 @@ class ArchSpec:
     n_outputs: int = 4
     align: int = 16
     input_pad_value: float = 1.0  # what tcnn feeds padded input columns (FORMATS §1.2.2)
+    mlp_biases: bool = False  # tcnn MLPs have none; plain PyTorch MLPs (nn.Linear) do
     density_index: int = 3  # which raw output is density (3 in nf2vec, 0 in nerfacto)
     density_shift: float = -1.0  # density = trunc_exp(raw + shift)
     # optional nerfacto-style colour head: [SH(dir) | geo features | mean appearance] -> RGB
@@ -65,8 +66,8 @@ class ArchSpec:
             raise ValueError(f"arch {self.name!r}: unknown family {self.family!r}")
         if self.activation not in ("relu", "sine"):
             raise ValueError(f"arch {self.name!r}: unknown activation {self.activation!r}")
-        if self.family in ("mlp", "triplane") and self.n_frequencies < 1:
-            raise ValueError(f"arch {self.name!r}: family {self.family} needs n_frequencies >= 1")
+        if self.family == "triplane" and self.n_frequencies < 1:
+            raise ValueError(f"arch {self.name!r}: family triplane needs n_frequencies >= 1")
         if self.family == "triplane" and (self.plane_resolution < 2 or self.plane_features < 1):
             raise ValueError(f"arch {self.name!r}: tri-plane needs plane_resolution >= 2 and plane_features >= 1")
         if self.family == "hash" and min(self.hash_levels, self.hash_features, self.hash_log2_table) < 1:
@@ -84,7 +85,7 @@ class ArchSpec:
         """Width of the MLP's input before tcnn's padding."""
         freq = 3 * 2 * self.n_frequencies
         if self.family == "mlp":
-            return freq
+            return freq or 3  # n_frequencies == 0: the unit-cube position itself
         if self.family == "triplane":
             return freq + self.plane_features
         return self.hash_levels * self.hash_features
@@ -122,6 +123,8 @@ class ArchSpec:
     def tensor_shapes(self) -> dict[str, tuple[int, ...]]:
         """Name and shape of every tensor a NeRF of this architecture holds."""
         shapes: dict[str, tuple[int, ...]] = {f"mlp.{i}": s for i, s in enumerate(self.mlp_shapes)}
+        if self.mlp_biases:
+            shapes.update({f"mlp_bias.{i}": (s[0],) for i, s in enumerate(self.mlp_shapes)})
         shapes.update({f"head.{i}": s for i, s in enumerate(self.head_shapes)})
         if self.head_layers >= 0 and self.head_appearance:
             shapes["appearance"] = (self.head_appearance,)

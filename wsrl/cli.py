@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from converters import FORMATS, find_checkpoints
 from wsrl.archs import SCALES, get_arch, list_archs
 from wsrl.atomic import save_png
 from wsrl.fidelity import HELD_OUT_OFFSET, ground_truth_views
@@ -102,7 +103,6 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     """Convert checkpoints (files or directory trees) into parameter-graph shards."""
-    from converters import find_checkpoints
     from wsrl.convert import ConvertOptions, convert
 
     sources = [p for src in args.src for p in find_checkpoints(src)]
@@ -154,7 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="convert NeRF checkpoints into parameter-graph shards")
     p.add_argument("src", nargs="+", help="checkpoint files or directories (searched recursively)")
     p.add_argument("--out", required=True)
-    p.add_argument("--format", choices=["wsrl", "nf2vec", "nerfstudio"], help="force a format instead of detecting it")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="force a format instead of detecting it",
+    )
     p.add_argument("--arch", help="force the architecture name (nf2vec files do not store it)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--shard-size", type=int, default=256)

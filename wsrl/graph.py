@@ -102,12 +102,14 @@ def _add_mlp(
     first_layer: int,
     out_positions: Tensor,
     extra_bias: Tensor | None = None,
+    biases: list[Tensor] | None = None,
 ) -> Tensor:
     """Nodes and edges of one tcnn MLP fed by the nodes ``sources``; returns its output nodes.
 
     Padded output rows are dropped; padded input columns are folded into one bias edge per
     first-layer neuron when they see ``pad_value != 0`` (plus ``extra_bias``, e.g. a folded
-    constant input), and dropped when they see 0.
+    constant input), and dropped when they see 0. Real ``biases`` (plain PyTorch MLPs) become
+    bias edges of their layer too: one bias node per layer that has any.
     """
     n_in = len(sources)
     layer_ids = [sources]
@@ -120,13 +122,14 @@ def _add_mlp(
         w = w[: len(dst)]
         b.add_edges(src.expand(len(dst), -1), dst[:, None].expand(-1, len(src)), w[:, : len(src)], first_layer + i,
                     "linear")  # fmt: skip
-        if i == 0:
-            bias = pad_value * w[:, n_in:].sum(1) if pad_value != 0.0 and w.shape[1] > n_in else None
-            if extra_bias is not None:
-                bias = extra_bias[: len(dst)] if bias is None else bias + extra_bias[: len(dst)]
-            if bias is not None:
-                bias_node = b.add_nodes(1, first_layer - 1, "bias")
-                b.add_edges(bias_node.expand(len(dst)), dst, bias, first_layer, "bias")
+        terms = [] if biases is None else [biases[i][: len(dst)]]
+        if i == 0 and pad_value != 0.0 and w.shape[1] > n_in:
+            terms.append(pad_value * w[:, n_in:].sum(1))
+        if i == 0 and extra_bias is not None:
+            terms.append(extra_bias[: len(dst)])
+        if terms:
+            bias_node = b.add_nodes(1, first_layer + i - 1, "bias")
+            b.add_edges(bias_node.expand(len(dst)), dst, torch.stack(terms).sum(0), first_layer + i, "bias")
     return layer_ids[-1]
 
 
@@ -137,7 +140,8 @@ def nerf_to_graph(nerf: NeRF, max_edges: int = DEFAULT_MAX_EDGES) -> Data:
     n_in, n_out = spec.encoding_width, spec.n_outputs
     inputs = b.add_nodes(n_in, 1, "input", torch.arange(n_in))
     weights = [t[f"mlp.{i}"] for i in range(len(spec.mlp_shapes))]
-    outputs = _add_mlp(b, inputs, weights, spec.input_pad_value, 2, torch.arange(n_out))
+    biases = [t[f"mlp_bias.{i}"] for i in range(len(weights))] if spec.mlp_biases else None
+    outputs = _add_mlp(b, inputs, weights, spec.input_pad_value, 2, torch.arange(n_out), biases=biases)
     if spec.head_shapes:
         head_in_layer = 1 + len(weights)
         n_sh = spec.head_sh_degree**2
@@ -206,7 +210,7 @@ def graph_forward(graph: Data, xyz: Tensor, dirs: Tensor | None = None) -> Tenso
     lo = torch.tensor(spec.aabb[:3])
     x01 = (xyz - lo) / (torch.tensor(spec.aabb[3:]) - lo)
 
-    feats = frequency_encode(x01[None], spec.n_frequencies)[0] if spec.family != "hash" else None
+    feats = frequency_encode(x01[None], spec.n_frequencies)[0] if spec.n_frequencies else x01
     if spec.family == "triplane":
         grid_edges = etype == EDGE_TYPES["triplane"]
         r, c = spec.plane_resolution, spec.plane_features

@@ -49,6 +49,8 @@ def init_tensor(spec: ArchSpec, name: str, shape: tuple[int, ...], generator: to
         sine = spec.activation == "sine" and name.startswith("mlp.")
         bound = math.sqrt(6.0 / fan_in) if sine else math.sqrt(6.0 / (fan_in + fan_out))
         return (torch.rand(shape, generator=generator) * 2 - 1) * bound
+    if name.startswith("mlp_bias."):
+        return torch.zeros(shape)
     if name == "grid":
         return (torch.rand(shape, generator=generator) * 2 - 1) * 1e-4
     return torch.randn(shape, generator=generator) * 0.1
@@ -73,6 +75,8 @@ class RadianceField(nn.Module):
                 )
         n_layers = len(spec.mlp_shapes)
         self.mlp = nn.ParameterList([nn.Parameter(tensors[f"mlp.{i}"].float()) for i in range(n_layers)])
+        n_bias = n_layers if spec.mlp_biases else 0
+        self.mlp_bias = nn.ParameterList([nn.Parameter(tensors[f"mlp_bias.{i}"].float()) for i in range(n_bias)])
         self.head = nn.ParameterList([nn.Parameter(tensors[f"head.{i}"].float()) for i in range(len(spec.head_shapes))])
         self.appearance = nn.Parameter(tensors["appearance"].float()) if "appearance" in tensors else None
         self.grid = nn.Parameter(tensors["grid"].float()) if "grid" in tensors else None
@@ -97,6 +101,7 @@ class RadianceField(nn.Module):
     def named_tensors(self) -> dict[str, Tensor]:
         """Batched tensors under their canonical names (``mlp.i``, ``grid``, ``planes``)."""
         out = {f"mlp.{i}": w for i, w in enumerate(self.mlp)}
+        out.update({f"mlp_bias.{i}": b for i, b in enumerate(self.mlp_bias)})
         out.update({f"head.{i}": w for i, w in enumerate(self.head)})
         if self.appearance is not None:
             out["appearance"] = self.appearance
@@ -115,7 +120,7 @@ class RadianceField(nn.Module):
         spec = self.spec
         if spec.family == "hash":
             return hash_encode(x01, self.grid, self._levels)
-        feats = frequency_encode(x01, spec.n_frequencies)
+        feats = frequency_encode(x01, spec.n_frequencies) if spec.n_frequencies else x01
         if spec.family == "triplane":
             feats = torch.cat([feats, triplane_encode(x01, self.planes)], dim=-1)
         return feats
@@ -125,7 +130,8 @@ class RadianceField(nn.Module):
         head) the head's 3 RGB logits for view directions ``dirs`` (default: zero vector)."""
         x01 = self.normalize(xyz)
         s = self.spec
-        out = mlp_forward(self.encode(x01), list(self.mlp), s.activation, s.input_pad_value, s.n_outputs)
+        biases = list(self.mlp_bias) or None
+        out = mlp_forward(self.encode(x01), list(self.mlp), s.activation, s.input_pad_value, s.n_outputs, biases)
         if not self.head:
             return out
         dirs = torch.zeros_like(xyz) if dirs is None else dirs
