@@ -1,4 +1,4 @@
-"""nerfstudio ``.ckpt`` files of ``nerfacto`` and ``instant-ngp`` (tiny-cuda-nn implementation), FORMATS §2.
+"""nerfstudio ``.ckpt`` files of ``nerfacto`` and ``instant-ngp``, FORMATS §2.
 
 A checkpoint is ``{"step", "pipeline", "optimizers", "schedulers", "scalers"}`` of plain
 tensors and containers. The model's keys sit under ``_model.`` (``_model.module.``
@@ -10,6 +10,9 @@ gen-1  ``field.mlp_base.params`` = [network | grid], ``field.mlp_head.params``
 gen-2  ``field.mlp_base_grid.tcnn_encoding.params`` + ``field.mlp_base_mlp.tcnn_encoding.params``
        (aliases ``field.mlp_base.0/1.…`` and v0.3.2's untrained ``hash_table`` ignored)
 gen-3  ``field.mlp_base.model.params`` = [network | grid], ``field.mlp_head.tcnn_encoding.params``
+torch  ``implementation="torch"``: ``field.mlp_base.model.0.hash_table`` ``[L 2^T, F]``,
+       ``field.mlp_base.model.1.layers.i.{weight,bias}``, ``field.mlp_head.layers.i.{weight,bias}``
+       (nerfstudio's own grid: every level hashed, no 0.5 offset; ``nn.Linear`` with biases)
 ====== ===============================================================================
 
 The per-image appearance embeddings are reduced to their mean (what nerfstudio
@@ -47,7 +50,9 @@ BASE_KEYS = {  # generation -> (network key, grid key); None: one [network | gri
 }
 HEAD_KEYS = ("field.mlp_head.tcnn_encoding.params", "field.mlp_head.params")
 APPEARANCE_KEY = "field.embedding_appearance.embedding.weight"
-TORCH_IMPL_KEY = "field.mlp_base.model.0.hash_table"
+TORCH_GRID_KEY = "field.mlp_base.model.0.hash_table"  # implementation="torch": nn.Linear MLPs with biases
+TORCH_BASE_LAYERS = "field.mlp_base.model.1.layers"
+TORCH_HEAD_LAYERS = "field.mlp_head.layers"
 
 
 class _ConfigLoader(yaml.SafeLoader):
@@ -107,15 +112,11 @@ def _base_vectors(state: dict, source: str) -> tuple[str, torch.Tensor, torch.Te
 def read_nerfstudio(payload: dict, source: str, arch: str | None = None) -> NeRF:
     """A nerfstudio nerfacto / instant-ngp checkpoint as a NeRF (hash grid + base MLP + colour head)."""
     state = model_state(payload)
-    if TORCH_IMPL_KEY in state:
-        raise ConversionError(
-            f"{source}: tensor {TORCH_IMPL_KEY!r}: nerfstudio's implementation='torch' hash grid is not supported yet "
-            "(only the tiny-cuda-nn layout)"
-        )
+    torch_impl = TORCH_GRID_KEY in state
     config = read_config(Path(source))
     model = {**NERFACTO_DEFAULTS, **((config.get("pipeline") or {}).get("model") or {})}
     method = str(arch or config.get("method_name") or "nerfacto")
-    generation, net, grid = _base_vectors(state, source)
+    generation, net, grid = ("gen-3 torch", None, None) if torch_impl else _base_vectors(state, source)
     appearance = get_tensor(source, state, APPEARANCE_KEY) if APPEARANCE_KEY in state else None
     if appearance is not None and appearance.dim() != 2:
         shape = tuple(appearance.shape)
@@ -130,9 +131,42 @@ def read_nerfstudio(payload: dict, source: str, arch: str | None = None) -> NeRF
             n_outputs=1 + int(model["geo_feat_dim"]), input_pad_value=0.0, density_index=0, density_shift=0.0,
             head_layers=int(model["num_layers_color"]) - 1, head_width=int(model["hidden_dim_color"]),
             head_appearance=0 if appearance is None else appearance.shape[1], aabb=(-2.0,) * 3 + (2.0,) * 3,
+            **({"hash_flavour": "nerfstudio_torch", "mlp_biases": True, "align": 1} if torch_impl else {}),
         )  # fmt: skip
     except (TypeError, ValueError) as exc:
         raise ConversionError(f"{source}: inconsistent nerfstudio config: {exc}") from None
+    if torch_impl:
+        tensors = _torch_tensors(state, spec, source)
+    else:
+        tensors = _tcnn_tensors(state, spec, source, generation, net, grid)
+    if appearance is not None:
+        tensors["appearance"] = appearance.mean(0)
+    path = Path(source)
+    run = path.parent.parent.name if path.parent.name == "nerfstudio_models" else path.stem
+    step = payload.get("step")
+    meta = {"source": source, "format": "nerfstudio", "generation": generation, "method": method, "object_id": run,
+            "step": step if isinstance(step, int) else -1}  # fmt: skip
+    return NeRF(spec, tensors, meta)
+
+
+def _torch_tensors(state: dict, spec: ArchSpec, source: str) -> dict[str, torch.Tensor]:
+    """implementation='torch': ``hash_table [L * 2^T, F]`` and ``layers.i.{weight, bias}`` (no padding)."""
+    tensors = {"grid": get_tensor(source, state, TORCH_GRID_KEY, spec.tensor_shapes["grid"])}
+    for prefix, name, shapes in (
+        ("mlp", TORCH_BASE_LAYERS, spec.mlp_shapes),
+        ("head", TORCH_HEAD_LAYERS, spec.head_shapes),
+    ):
+        for i, shape in enumerate(shapes):
+            tensors[f"{prefix}.{i}"] = get_tensor(source, state, f"{name}.{i}.weight", shape)
+            tensors[f"{prefix}_bias.{i}"] = get_tensor(source, state, f"{name}.{i}.bias", (shape[0],))
+    return tensors
+
+
+def _tcnn_tensors(
+    state: dict, spec: ArchSpec, source: str, generation: str, net: torch.Tensor, grid: torch.Tensor | None
+) -> dict[str, torch.Tensor]:
+    """tiny-cuda-nn layout: flat [network | grid] and the head's flat vector."""
+    method = spec.name
     n_net, n_grid = tcnn_param_count(spec)
     flat = net if grid is None else torch.cat([net, grid])
     if flat.numel() != n_net + n_grid:
@@ -149,11 +183,4 @@ def read_nerfstudio(payload: dict, source: str, arch: str | None = None) -> NeRF
     for i, (o, n) in enumerate(spec.head_shapes):
         tensors[f"head.{i}"] = head[start : start + o * n].view(o, n).clone()
         start += o * n
-    if appearance is not None:
-        tensors["appearance"] = appearance.mean(0)
-    path = Path(source)
-    run = path.parent.parent.name if path.parent.name == "nerfstudio_models" else path.stem
-    step = payload.get("step")
-    meta = {"source": source, "format": "nerfstudio", "generation": generation, "method": method, "object_id": run,
-            "step": step if isinstance(step, int) else -1}  # fmt: skip
-    return NeRF(spec, tensors, meta)
+    return tensors

@@ -8,6 +8,7 @@ import torch
 from wsrl.archs import SCALES, get_arch, list_archs
 from wsrl.fields.encodings import HASH_PRIMES, frequency_encode, hash_encode, triplane_encode
 from wsrl.fields.field import RadianceField
+from wsrl.fields.layout import grid_levels, per_level_scale
 from wsrl.fields.mlp import mlp_forward
 from wsrl.fields.tcnn import from_tcnn_params, tcnn_param_count, to_tcnn_params
 from wsrl.nerf import stack_fields, unstack_field
@@ -64,6 +65,37 @@ def test_hash_encoding_matches_scalar_reference(name, scale):
         torch.testing.assert_close(
             o, _reference_hash_lookup(p.tolist(), table, spec.grid_levels, spec.hash_features), atol=1e-4, rtol=1e-4
         )
+
+
+def test_nerfstudio_torch_grid_matches_its_lookup():
+    """nerfstudio's torch HashEncoding: pos = x * floor(16 b^l), floor/ceil corners, every level hashed
+    (primes 1, 2654435761, 805459861, xor, % 2^T) into rows l * 2^T + h."""
+    levels = grid_levels(3, 16, per_level_scale(16, 128, 3), 6, flavour="nerfstudio_torch")
+    for n_levels, max_res in ((3, 128), (16, 2048)):  # nerfstudio's own expression, evaluated by torch
+        growth = per_level_scale(16, max_res, n_levels)
+        expected = torch.floor(16 * growth ** torch.arange(n_levels)).tolist()
+        scales = [lv.scale for lv in grid_levels(n_levels, 16, growth, 19, flavour="nerfstudio_torch")]
+        assert scales == expected
+    assert [lv.scale for lv in levels] == [16.0, 45.0, 127.0] and all(lv.n_entries == 64 for lv in levels)
+    gen = torch.Generator().manual_seed(3)
+    table = torch.randn(3 * 64, 2, generator=gen)
+    pts = torch.rand(10, 3, generator=gen)
+    ours = hash_encode(pts[None], table[None], levels)[0]
+    for p, o in zip(pts.tolist(), ours, strict=True):
+        ref = []
+        for lv in levels:
+            pos = [c * lv.scale for c in p]
+            acc = torch.zeros(2)
+            for corner in range(8):
+                idx, w = [], 1.0
+                for d in range(3):
+                    lo, hi, frac = math.floor(pos[d]), math.ceil(pos[d]), pos[d] - math.floor(pos[d])
+                    idx.append(hi if (corner >> d) & 1 else lo)
+                    w *= frac if (corner >> d) & 1 else 1 - frac
+                h = (idx[0] * 1) ^ (idx[1] * 2654435761) ^ (idx[2] * 805459861)
+                acc += w * table[lv.offset + h % 64]
+            ref.append(acc)
+        torch.testing.assert_close(o, torch.cat(ref), atol=1e-4, rtol=1e-4)
 
 
 def test_dense_level_wraps_at_upper_border():

@@ -6,7 +6,7 @@ import torch
 from converters import ConversionError, read_checkpoint
 from wsrl.cli import main
 from wsrl.convert import load_shard
-from wsrl.graph import graph_forward
+from wsrl.graph import graph_forward, nerf_to_graph
 
 NET, GRID, HEAD, N_IMAGES = 3_072, 12_196_240, 9_216, 7  # FORMATS §1.2.3 and §1.3
 
@@ -127,8 +127,39 @@ def test_bad_nerfstudio_checkpoints(tmp_path, weights):
     with pytest.raises(ConversionError, match="field.mlp_base .*expects 1536 network"):
         read_checkpoint(path)
     path = write_run(tmp_path / "b", weights, "gen-3", extra={"field.mlp_base.model.0.hash_table": torch.zeros(4, 2)})
-    with pytest.raises(ConversionError, match="implementation='torch'.*not supported"):
+    with pytest.raises(ConversionError, match=r"tensor 'field.mlp_base.model.0.hash_table' has shape \(4, 2\)"):
         read_checkpoint(path)
     torch.save({"step": 1, "pipeline": {"_model.field.aabb": torch.zeros(2, 3)}}, tmp_path / "empty.ckpt")
     with pytest.raises(ConversionError, match="empty.ckpt: no nerfacto field found"):
         read_checkpoint(tmp_path / "empty.ckpt")
+
+
+def test_torch_implementation(tmp_path, weights):
+    """implementation='torch' (FORMATS §2.4): nerfstudio's own hash table and nn.Linear layers with biases."""
+    gen = torch.Generator().manual_seed(1)
+    table = (torch.rand(16 * 2**19, 2, generator=gen) * 2 - 1) * 1e-3
+    table[:1000] = torch.randn(1000, 2, generator=gen)
+    layers = {"field.mlp_base.model.0.hash_table": table}
+    for name, shapes in (("field.mlp_base.model.1.layers", [(64, 32), (16, 64)]),
+                         ("field.mlp_head.layers", [(64, 63), (64, 64), (3, 64)])):  # fmt: skip
+        for i, (o, n) in enumerate(shapes):
+            layers[f"{name}.{i}.weight"] = torch.randn(o, n, generator=gen) * 0.2
+            layers[f"{name}.{i}.bias"] = torch.randn(o, generator=gen) * 0.1
+    state = {"_model." + k: v for k, v in layers.items()}
+    state["_model.field.embedding_appearance.embedding.weight"] = weights["appearance"]
+    path = tmp_path / "run" / "nerfstudio_models" / "step-000001000.ckpt"
+    path.parent.mkdir(parents=True)
+    torch.save({"step": 1000, "pipeline": state}, path)
+    nerf = read_checkpoint(path)
+    assert nerf.spec.hash_flavour == "nerfstudio_torch" and nerf.spec.mlp_biases
+    assert torch.equal(nerf.tensors["head_bias.2"], layers["field.mlp_head.layers.2.bias"])
+    graph = nerf_to_graph(nerf)
+    assert graph.num_edges <= 200_000 and 0 in graph.grid_rows.tolist()
+    kept = torch.zeros(table.shape[0], 1)
+    kept[graph.grid_rows] = 1.0
+    nerf.tensors["grid"] = nerf.tensors["grid"] * kept
+    xyz = torch.rand(16, 3) * 2 - 1
+    dirs = torch.nn.functional.normalize(torch.randn(16, 3), dim=-1)
+    torch.testing.assert_close(
+        graph_forward(graph, xyz, dirs), nerf.field().raw(xyz[None], dirs[None])[0], atol=1e-5, rtol=1e-5
+    )

@@ -43,7 +43,8 @@ def arch_specs(draw) -> ArchSpec:
     return ArchSpec(
         "p", "hash", hash_levels=draw(st.integers(1, 4)), hash_features=draw(st.sampled_from([1, 2, 4, 8])),
         hash_log2_table=draw(st.integers(3, 10)), hash_base_resolution=draw(st.integers(2, 8)),
-        hash_per_level_scale=draw(st.floats(1.1, 2.0)), **common,
+        hash_per_level_scale=draw(st.floats(1.1, 2.0)),
+        hash_flavour=draw(st.sampled_from(["tcnn", "nerfstudio_torch"])), **common,
     )  # fmt: skip
 
 
@@ -68,6 +69,7 @@ def test_random_architectures_graph_is_the_network(spec, seed):
     if spec.head_shapes:  # head: SH + geo inputs, hidden widths, 3 outputs, plus one bias edge per first neuron
         head = [spec.head_sh_degree**2 + spec.n_outputs - 1] + [o for o, _ in spec.head_shapes[:-1]] + [3]
         expected += sum(a * b for a, b in zip(head[:-1], head[1:], strict=True)) + head[1]
+        expected += sum(head[2:]) if spec.mlp_biases else 0
     assert graph.num_edges == expected
     gen = torch.Generator().manual_seed(seed)
     xyz = torch.rand(32, 3, generator=gen) * 1.4 - 0.7

@@ -48,10 +48,11 @@ class ArchSpec:
     hash_log2_table: int = 0
     hash_base_resolution: int = 0
     hash_per_level_scale: float = 2.0
+    hash_flavour: str = "tcnn"  # or "nerfstudio_torch" (see wsrl.fields.layout.grid_levels)
     n_outputs: int = 4
     align: int = 16
     input_pad_value: float = 1.0  # what tcnn feeds padded input columns (FORMATS §1.2.2)
-    mlp_biases: bool = False  # tcnn MLPs have none; plain PyTorch MLPs (nn.Linear) do
+    mlp_biases: bool = False  # tcnn MLPs have none; plain PyTorch MLPs (nn.Linear) do; applies to the head too
     density_index: int = 3  # which raw output is density (3 in nf2vec, 0 in nerfacto)
     density_shift: float = -1.0  # density = trunc_exp(raw + shift)
     # optional nerfacto-style colour head: [SH(dir) | geo features | mean appearance] -> RGB
@@ -112,7 +113,10 @@ class ArchSpec:
         """Hash-grid levels (empty for other families)."""
         if self.family != "hash":
             return []
-        return grid_levels(self.hash_levels, self.hash_base_resolution, self.hash_per_level_scale, self.hash_log2_table)
+        return grid_levels(
+            self.hash_levels, self.hash_base_resolution, self.hash_per_level_scale, self.hash_log2_table,
+            flavour=self.hash_flavour,
+        )  # fmt: skip
 
     @property
     def grid_entries(self) -> int:
@@ -126,6 +130,8 @@ class ArchSpec:
         if self.mlp_biases:
             shapes.update({f"mlp_bias.{i}": (s[0],) for i, s in enumerate(self.mlp_shapes)})
         shapes.update({f"head.{i}": s for i, s in enumerate(self.head_shapes)})
+        if self.mlp_biases:
+            shapes.update({f"head_bias.{i}": (s[0],) for i, s in enumerate(self.head_shapes)})
         if self.head_layers >= 0 and self.head_appearance:
             shapes["appearance"] = (self.head_appearance,)
         if self.family == "triplane":

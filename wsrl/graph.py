@@ -153,8 +153,9 @@ def nerf_to_graph(nerf: NeRF, max_edges: int = DEFAULT_MAX_EDGES) -> Data:
         app = t["appearance"] if "appearance" in t else torch.zeros(0)
         folded = head[0][:, n_real : n_real + len(app)] @ app
         pad_cols = head[0][:, n_real + len(app) :].sum(1)
+        head_biases = [t[f"head_bias.{i}"] for i in range(len(head))] if spec.mlp_biases else None
         _add_mlp(b, torch.cat([directions, geo]), [head[0][:, :n_real], *head[1:]], 0.0, head_in_layer + 1,
-                 n_out + torch.arange(3), extra_bias=folded + pad_cols)  # fmt: skip
+                 n_out + torch.arange(3), extra_bias=folded + pad_cols, biases=head_biases)  # fmt: skip
 
     if spec.family == "triplane":
         planes = t["planes"]  # [3, R, R, C]

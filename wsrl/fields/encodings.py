@@ -73,7 +73,7 @@ def grid_corner_indices(x01: Tensor, level: GridLevel) -> tuple[Tensor, Tensor]:
     upper border of dense levels, as tcnn does). ``x01 [..., 3]`` must lie in [0, 1].
     Returns ``rows [8, ...]`` (int64, local to the level) and ``weights [8, ...]``.
     """
-    pos = x01.movedim(-1, 0) * level.scale + 0.5  # [3, ...]
+    pos = x01.movedim(-1, 0) * level.scale + level.pos_offset  # [3, ...]
     cell = torch.floor(pos)
     frac = pos - cell
     lo = cell.long()

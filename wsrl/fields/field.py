@@ -49,7 +49,7 @@ def init_tensor(spec: ArchSpec, name: str, shape: tuple[int, ...], generator: to
         sine = spec.activation == "sine" and name.startswith("mlp.")
         bound = math.sqrt(6.0 / fan_in) if sine else math.sqrt(6.0 / (fan_in + fan_out))
         return (torch.rand(shape, generator=generator) * 2 - 1) * bound
-    if name.startswith("mlp_bias."):
+    if name.startswith(("mlp_bias.", "head_bias.")):
         return torch.zeros(shape)
     if name == "grid":
         return (torch.rand(shape, generator=generator) * 2 - 1) * 1e-4
@@ -77,7 +77,10 @@ class RadianceField(nn.Module):
         self.mlp = nn.ParameterList([nn.Parameter(tensors[f"mlp.{i}"].float()) for i in range(n_layers)])
         n_bias = n_layers if spec.mlp_biases else 0
         self.mlp_bias = nn.ParameterList([nn.Parameter(tensors[f"mlp_bias.{i}"].float()) for i in range(n_bias)])
-        self.head = nn.ParameterList([nn.Parameter(tensors[f"head.{i}"].float()) for i in range(len(spec.head_shapes))])
+        n_head = len(spec.head_shapes)
+        self.head = nn.ParameterList([nn.Parameter(tensors[f"head.{i}"].float()) for i in range(n_head)])
+        n_head_bias = n_head if spec.mlp_biases else 0
+        self.head_bias = nn.ParameterList([nn.Parameter(tensors[f"head_bias.{i}"].float()) for i in range(n_head_bias)])
         self.appearance = nn.Parameter(tensors["appearance"].float()) if "appearance" in tensors else None
         self.grid = nn.Parameter(tensors["grid"].float()) if "grid" in tensors else None
         self.planes = nn.Parameter(tensors["planes"].float()) if "planes" in tensors else None
@@ -103,6 +106,7 @@ class RadianceField(nn.Module):
         out = {f"mlp.{i}": w for i, w in enumerate(self.mlp)}
         out.update({f"mlp_bias.{i}": b for i, b in enumerate(self.mlp_bias)})
         out.update({f"head.{i}": w for i, w in enumerate(self.head)})
+        out.update({f"head_bias.{i}": b for i, b in enumerate(self.head_bias)})
         if self.appearance is not None:
             out["appearance"] = self.appearance
         if self.grid is not None:
@@ -139,7 +143,7 @@ class RadianceField(nn.Module):
         parts = [spherical_harmonics((dirs + 1.0) / 2.0, s.head_sh_degree), geo]
         if self.appearance is not None:
             parts.append(self.appearance[:, None, :].expand(*geo.shape[:2], -1))
-        rgb = mlp_forward(torch.cat(parts, -1), list(self.head), "relu", 1.0, 3)
+        rgb = mlp_forward(torch.cat(parts, -1), list(self.head), "relu", 1.0, 3, list(self.head_bias) or None)
         return torch.cat([out, rgb], -1)
 
     def density_and_color(self, xyz: Tensor, dirs: Tensor | None = None) -> tuple[Tensor, Tensor]:

@@ -45,6 +45,7 @@ class GridLevel:
     n_entries: int  # rows of this level's table
     offset: int  # first row of this level in the concatenated table
     hashed: bool  # True when the level uses the spatial hash
+    pos_offset: float = 0.5  # lookup at ``x * scale + pos_offset`` (tcnn 0.5, nerfstudio's torch grid 0)
 
 
 def grid_levels(
@@ -53,14 +54,32 @@ def grid_levels(
     per_level_scale: float,
     log2_hashmap_size: int,
     n_dims: int = 3,
+    flavour: str = "tcnn",
 ) -> list[GridLevel]:
-    """Per-level sizes of a tcnn ``HashGrid`` (float32 arithmetic, tables rounded to 8)."""
+    """Per-level sizes of a multi-resolution hash grid.
+
+    ``tcnn``: float32 scales ``N_min * b**l - 1``, dense tables rounded to 8, hashed ones
+    capped at ``2**T``, lookup offset 0.5 (FORMATS §1.3). ``nerfstudio_torch``
+    (nerfstudio's ``implementation="torch"``): scale ``floor(N_min * b**l)``, every level
+    hashed into its own ``2**T`` rows, no offset.
+    """
     f32 = np.float32
-    log2_b = np.log2(f32(per_level_scale), dtype=f32)
     cap = 1 << log2_hashmap_size
     levels = []
     offset = 0
+    # nerfstudio evaluates ``floor(min_res * growth ** torch.arange(L))``: a float32 power
+    ns_scales = np.floor(
+        np.float32(base_resolution) * np.power(np.float32(per_level_scale), np.arange(n_levels, dtype=f32))
+    )
     for level in range(n_levels):
+        if flavour == "nerfstudio_torch":
+            scale = float(ns_scales[level])
+            levels.append(GridLevel(scale, int(scale) + 1, cap, offset, True, 0.0))
+            offset += cap
+            continue
+        if flavour != "tcnn":
+            raise ValueError(f"unknown grid flavour {flavour!r} (expected 'tcnn' or 'nerfstudio_torch')")
+        log2_b = np.log2(f32(per_level_scale), dtype=f32)
         scale = f32(np.exp2(f32(level) * log2_b, dtype=f32) * f32(base_resolution) - f32(1.0))
         resolution = int(np.ceil(scale)) + 1
         dense = next_multiple(resolution**n_dims, 8)
