@@ -17,10 +17,11 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from converters.checks import ConversionError, load_weights
-from converters.nerfstudio import is_nerfstudio, read_nerfstudio
-from converters.nf2vec import WEIGHTS_FILE, is_nf2vec, read_nf2vec
-from converters.sequential import is_sequential_state, read_module, read_sequential_state
+from wsrl.converters.checks import ConversionError, load_weights
+from wsrl.converters.nerfstudio import is_nerfstudio, read_nerfstudio
+from wsrl.converters.nf2vec import WEIGHTS_FILE, is_nf2vec, read_nf2vec
+from wsrl.converters.sequential import is_sequential_state, read_module, read_sequential_state
+
 from wsrl.nerf import FORMAT, NeRF, nerf_from_payload
 
 FORMATS = ("wsrl", "nf2vec", "nerfstudio", "sequential")

@@ -30,8 +30,8 @@ from typing import Any
 
 import torch
 import yaml
+from wsrl.converters.checks import ConversionError, get_tensor
 
-from converters.checks import ConversionError, get_tensor
 from wsrl.archs import ArchSpec
 from wsrl.fields.layout import per_level_scale
 from wsrl.fields.tcnn import from_tcnn_params, tcnn_param_count

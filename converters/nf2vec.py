@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+from wsrl.converters.checks import ConversionError, get_tensor
 
-from converters.checks import ConversionError, get_tensor
 from wsrl.archs import SCALES, ArchSpec, get_arch, list_archs
 from wsrl.classes import class_label
 from wsrl.fields.tcnn import from_tcnn_params, tcnn_param_count

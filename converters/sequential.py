@@ -16,8 +16,8 @@ import re
 
 import torch
 from torch import Tensor, nn
+from wsrl.converters.checks import ConversionError, get_tensor
 
-from converters.checks import ConversionError, get_tensor
 from wsrl.archs import ArchSpec
 from wsrl.nerf import NeRF
 

@@ -38,6 +38,11 @@ def test_scene_fit_render_and_resume(tmp_path, capsys):
     assert (tmp_path / "r" / "views.png").exists()
 
 
-def test_console_entry_point_runs():
-    result = subprocess.run([sys.executable, "-m", "wsrl", "archs"], capture_output=True, text=True, check=True)
+def test_installed_package_runs_outside_the_checkout(tmp_path):
+    """From another folder only the installed names resolve (``wsrl.converters``, not ``converters``)."""
+    result = subprocess.run([sys.executable, "-m", "wsrl", "archs"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
     assert "hash_levels8" in result.stdout
+    code = "import wsrl.converters, wsrl.convert, wsrl.cli; print(wsrl.converters.FORMATS)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0 and "nerfstudio" in result.stdout, result.stderr

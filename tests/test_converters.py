@@ -4,8 +4,8 @@ import pickle
 
 import pytest
 import torch
+from wsrl.converters import ConversionError, read_checkpoint, read_module
 
-from converters import ConversionError, read_checkpoint, read_module
 from wsrl.archs import get_arch
 from wsrl.cli import main
 from wsrl.convert import load_shard

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
+from wsrl.converters import ConversionError, read_checkpoint
 
-from converters import ConversionError, read_checkpoint
 from wsrl.cli import main
 from wsrl.convert import load_shard
 from wsrl.graph import graph_forward, nerf_to_graph

@@ -5,8 +5,8 @@ import io
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wsrl.converters import ConversionError, read_checkpoint
 
-from converters import ConversionError, read_checkpoint
 from wsrl.archs import ArchSpec, nerfacto_base_spec
 from wsrl.fields.field import RadianceField
 from wsrl.fields.tcnn import from_tcnn_params, to_tcnn_params

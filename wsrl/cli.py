@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 
-from converters import FORMATS, find_checkpoints
 from wsrl.archs import SCALES, get_arch, list_archs
 from wsrl.atomic import save_png
+from wsrl.converters import FORMATS, find_checkpoints
 from wsrl.fidelity import HELD_OUT_OFFSET, ground_truth_views
 from wsrl.fit import FitConfig, fit_distill, fit_photometric
 from wsrl.nerf import load_nerf, save_nerf, stack_fields

@@ -24,8 +24,8 @@ import torch
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
-from converters import ConversionError, read_checkpoint
 from wsrl.atomic import save_json, save_torch
+from wsrl.converters import ConversionError, read_checkpoint
 from wsrl.graph import DEFAULT_MAX_EDGES, nerf_to_graph
 
 GRAPH_META = ("arch", "spec", "object_id", "class_label")
