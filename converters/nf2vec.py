@@ -5,11 +5,14 @@
 fields), ``encoding.params`` (the hash grid) and ``triplane`` ``[3, R, R, C]``.
 The architecture is not stored: it is the folder name when that is a registered
 architecture, otherwise the unique registered spec whose tcnn sizes match.
-Split files ``<root>/{train,val,test}.txt`` list ``<class>/<id>`` lines.
+Split files ``<root>/{train,val,test}.txt`` (beside the ``<arch>`` folders, as gmnerf
+reads ``<arch root>/../<split>.txt``) list ``<class>/<id>`` lines; a NeRF found in one
+gets ``meta["split"]``.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -22,6 +25,7 @@ from wsrl.fields.tcnn import from_tcnn_params, tcnn_param_count
 from wsrl.nerf import NeRF
 
 WEIGHTS_FILE = "nerf_weights.pth"
+SPLITS = ("train", "val", "test")
 
 
 def is_nf2vec(state: object) -> bool:
@@ -98,7 +102,19 @@ def read_nf2vec(state: dict, source: str, arch: str | None = None) -> NeRF:
     if len(path.parts) >= 3:
         meta["object_id"] = f"{path.parts[-3]}/{path.parts[-2]}"
         meta["class_label"] = class_label(path.parts[-3])
+        if len(path.parts) >= 5:
+            split = _splits(str(path.parents[3])).get(meta["object_id"])
+            if split:
+                meta["split"] = split
     return NeRF(spec, tensors, meta)
+
+
+@lru_cache(maxsize=64)
+def _splits(root: str) -> dict[str, str]:
+    """``<class>/<id>`` -> split name, from the split files under ``root`` (empty if none)."""
+    return {
+        entry: split for split in SPLITS if (Path(root) / f"{split}.txt").exists() for entry in read_split(root, split)
+    }
 
 
 def read_split(root: str | Path, split: str) -> list[str]:

@@ -1,5 +1,6 @@
 """Readers (wsrl, nf2vec/gmnerf), bad input, and the ``wsrl convert`` batch job."""
 
+import json
 import pickle
 
 import pytest
@@ -119,6 +120,8 @@ def test_convert_batch_reports_failures_and_resumes(tmp_path, capsys):
         nerf, state = nf2vec_state(name, seed=i)
         nerfs[f"02958343/{name}{i}"] = nerf
         write_nf2vec(src, name, "02958343", f"{name}{i}", state)
+    (src / "train.txt").write_text("02958343/mlp0\n02958343/triplane1\n")
+    (src / "test.txt").write_text("02958343/hash2\n")
     wsrl_nerf = unstack_field(RadianceField.create(get_arch("hash_feat4"), 1, seed=9), [{"object_id": "own"}])[0]
     save_nerf(src / "own.pt", wsrl_nerf)
     (src / "broken.pth").write_text("not a checkpoint")
@@ -135,6 +138,14 @@ def test_convert_batch_reports_failures_and_resumes(tmp_path, capsys):
         nerf = nerfs.get(g.object_id, wsrl_nerf)
         torch.testing.assert_close(graph_forward(g, xyz), nerf.field().raw(xyz[None])[0], atol=1e-5, rtol=0)
     assert g.class_label in (3, -1)
+    index = json.loads((out / "index.json").read_text())
+    assert {row["id"]: row["split"] for row in index} == {
+        "02958343/mlp0": "train",
+        "02958343/triplane1": "train",
+        "02958343/hash2": "test",
+        "own": "",
+    }
+    assert {row["id"]: row["class_label"] for row in index}["02958343/hash2"] == 3
     # rerun: nothing new is converted, the broken file is reported again
     assert main(args) == 1
     assert "converted 0, skipped 4 already converted, failed 1" in capsys.readouterr().out

@@ -3,7 +3,7 @@
 Output folder::
 
     OUT/shard_00000.pt ...   plain dicts of tensors (weights-only safe), see :func:`pack_graphs`
-    OUT/index.json           one row per converted NeRF: source, id, arch, class label, shard, position
+    OUT/index.json           one row per converted NeRF: source, id, arch, class label, split, shard, position
     OUT/failures.json        every file that failed, with its one-line reason
 
 Shards and the index are written atomically, shard first, so a killed run loses
@@ -28,7 +28,7 @@ from wsrl.atomic import save_json, save_torch
 from wsrl.converters import ConversionError, read_checkpoint
 from wsrl.graph import DEFAULT_MAX_EDGES, nerf_to_graph
 
-GRAPH_META = ("arch", "spec", "object_id", "class_label")
+GRAPH_META = ("arch", "spec", "object_id", "class_label", "split")
 
 
 def pack_graphs(graphs: Sequence[Data]) -> dict:
@@ -147,6 +147,7 @@ def convert(
                     "id": graph.object_id,
                     "arch": graph.arch,
                     "class_label": graph.class_label,
+                    "split": graph.split,
                     "nodes": graph.num_nodes,
                     "edges": graph.num_edges,
                 }

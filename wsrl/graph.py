@@ -193,6 +193,7 @@ def nerf_to_graph(nerf: NeRF, max_edges: int = DEFAULT_MAX_EDGES) -> Data:
     graph.spec = spec.to_dict()
     graph.object_id = str(nerf.meta.get("object_id", ""))
     graph.class_label = int(nerf.meta.get("class_label", -1))
+    graph.split = str(nerf.meta.get("split", ""))
     return graph
 
 
