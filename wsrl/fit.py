@@ -95,11 +95,13 @@ def _distill_loss(
     field: RadianceField, pool: Tensor, floor: float, cfg: FitConfig, gen: torch.Generator
 ) -> Callable[[int], Tensor]:
     """Per step: ``cfg.points`` pool rows per NeRF; log-density (floored) and weighted colour errors."""
-    b = pool.shape[0]
+    b, n_pool, width = pool.shape
+    rows = pool.reshape(b * n_pool, width)
+    base = (torch.arange(b) * n_pool)[:, None]
 
     def loss_fn(step: int) -> Tensor:
-        idx = torch.randint(cfg.pool, (b, cfg.points, 1), generator=gen).expand(-1, -1, pool.shape[-1])
-        batch = torch.gather(pool, 1, idx)
+        idx = torch.randint(n_pool, (b, cfg.points), generator=gen) + base
+        batch = rows.index_select(0, idx.view(-1)).view(b, cfg.points, width)  # whole 8-float rows
         raw = field.raw(batch[..., :3])
         d_loss = (raw[..., 3].clamp(min=floor) - batch[..., 3]) ** 2
         c_loss = batch[..., 4:5] * (torch.sigmoid(raw[..., :3]) - batch[..., 5:]) ** 2
