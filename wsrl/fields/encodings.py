@@ -105,7 +105,7 @@ def hash_encode(x01: Tensor, table: Tensor, levels: list[GridLevel]) -> Tensor:
     feats = []
     for level in levels:
         rows, w = grid_corner_indices(x01, level)  # [8, B, N]
-        values = flat[(rows + (base + level.offset)).flatten()].view(*rows.shape, n_feat)
+        values = flat.index_select(0, (rows + (base + level.offset)).flatten()).view(*rows.shape, n_feat)
         feats.append((w[..., None] * values).sum(0))
     return torch.cat(feats, dim=-1)
 
