@@ -48,6 +48,8 @@ def test_bounded_hash_graph_keeps_largest_entries():
     assert g.num_edges <= 14_000
     assert (g.edge_attr[:, 2] == EDGE_TYPES["hash"]).sum() == 14_000 - 9_024
     assert 100 in g.grid_rows.tolist()
+    with pytest.raises(ValueError, match="max_edges=9000 leaves no room for the hash grid"):
+        nerf_to_graph(nerf, max_edges=9_000)
     assert g.grid_kept < 0.2
     # dropped entries read as zero: the graph forward equals the field with those rows zeroed
     kept = torch.zeros(grid.shape[0], dtype=torch.bool)

@@ -175,7 +175,13 @@ def nerf_to_graph(nerf: NeRF, max_edges: int = DEFAULT_MAX_EDGES) -> Data:
         )
     if spec.family == "hash":
         table = t["grid"]
-        rows = _kept_rows(table, spec, max_edges - sum(a.shape[0] for a in b.attrs))
+        budget = max_edges - sum(a.shape[0] for a in b.attrs)
+        if budget < len(spec.grid_levels) * spec.hash_features:
+            raise ValueError(
+                f"arch {spec.name!r}: max_edges={max_edges} leaves no room for the hash grid after the networks' "
+                f"{max_edges - budget} edges (need at least one entry per level)"
+            )
+        rows = _kept_rows(table, spec, budget)
         f = spec.hash_features
         level_of_row = torch.cat([torch.full((lv.n_entries,), i) for i, lv in enumerate(spec.grid_levels)])[rows]
         entries = b.add_nodes(len(rows), 0, "hash_entry")
