@@ -35,7 +35,8 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from wsrl.archs import ArchSpec
-from wsrl.fields.encodings import frequency_encode, hash_encode, spherical_harmonics, triplane_encode
+from wsrl.fields.encodings import spherical_harmonics
+from wsrl.fields.field import encode_inputs, unit_cube
 from wsrl.fields.mlp import ACTIVATIONS
 from wsrl.nerf import NeRF
 
@@ -215,20 +216,14 @@ def graph_forward(graph: Data, xyz: Tensor, dirs: Tensor | None = None) -> Tenso
     src, dst = graph.edge_index
     value, layer, etype = graph.edge_attr[:, 0], graph.edge_attr[:, 1].long(), graph.edge_attr[:, 2].long()
     node_layer, node_type = graph.x[:, 0], graph.x[:, 2]
-    lo = torch.tensor(spec.aabb[:3])
-    x01 = (xyz - lo) / (torch.tensor(spec.aabb[3:]) - lo)
-
-    feats = frequency_encode(x01[None], spec.n_frequencies)[0] if spec.n_frequencies else x01
+    planes = table = None
     if spec.family == "triplane":
-        grid_edges = etype == EDGE_TYPES["triplane"]
         r, c = spec.plane_resolution, spec.plane_features
-        planes = value[grid_edges].view(3, r, r, c)
-        feats = torch.cat([feats, triplane_encode(x01[None], planes[None])[0]], -1)
+        planes = value[etype == EDGE_TYPES["triplane"]].view(1, 3, r, r, c)
     if spec.family == "hash":
-        grid_edges = etype == EDGE_TYPES["hash"]
-        table = torch.zeros(spec.grid_entries, spec.hash_features)
-        table[graph.grid_rows] = value[grid_edges].view(-1, spec.hash_features)
-        feats = hash_encode(x01[None], table[None], spec.grid_levels)[0]
+        table = torch.zeros(1, spec.grid_entries, spec.hash_features)
+        table[0, graph.grid_rows] = value[etype == EDGE_TYPES["hash"]].view(-1, spec.hash_features)
+    feats = encode_inputs(spec, unit_cube(spec, xyz)[None], table, planes)[0]
 
     h = torch.zeros(xyz.shape[0], graph.num_nodes)
     h[:, (node_layer == 1) & (node_type == NODE_TYPES["input"])] = feats

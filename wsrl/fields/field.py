@@ -56,6 +56,25 @@ def init_tensor(spec: ArchSpec, name: str, shape: tuple[int, ...], generator: to
     return torch.randn(shape, generator=generator) * 0.1
 
 
+def unit_cube(spec: ArchSpec, xyz: Tensor) -> Tensor:
+    """World positions to the unit cube of the scene box."""
+    lo = torch.tensor(spec.aabb[:3], dtype=xyz.dtype, device=xyz.device)
+    return (xyz - lo) / (torch.tensor(spec.aabb[3:], dtype=xyz.dtype, device=xyz.device) - lo)
+
+
+def encode_inputs(
+    spec: ArchSpec, x01: Tensor, grid: Tensor | None = None, planes: Tensor | None = None, levels: list | None = None
+) -> Tensor:
+    """The MLP's input features ``[B, N, C]`` (before tcnn padding) of unit-cube positions ``[B, N, 3]``:
+    frequency (or the position itself), plus summed tri-plane features, or the hash-grid features."""
+    if spec.family == "hash":
+        return hash_encode(x01, grid, spec.grid_levels if levels is None else levels)
+    feats = frequency_encode(x01, spec.n_frequencies) if spec.n_frequencies else x01
+    if spec.family == "triplane":
+        feats = torch.cat([feats, triplane_encode(x01, planes)], dim=-1)
+    return feats
+
+
 class RadianceField(nn.Module):
     """``B`` NeRFs of one architecture; ``density_and_color(xyz [B, N, 3])``."""
 
@@ -84,9 +103,6 @@ class RadianceField(nn.Module):
         self.appearance = nn.Parameter(tensors["appearance"].float()) if "appearance" in tensors else None
         self.grid = nn.Parameter(tensors["grid"].float()) if "grid" in tensors else None
         self.planes = nn.Parameter(tensors["planes"].float()) if "planes" in tensors else None
-        lo, hi = spec.aabb[:3], spec.aabb[3:]
-        self.register_buffer("aabb_min", torch.tensor(lo, dtype=torch.float32), persistent=False)
-        self.register_buffer("aabb_size", torch.tensor(hi, dtype=torch.float32) - self.aabb_min, persistent=False)
         self._levels = spec.grid_levels
 
     @classmethod
@@ -117,17 +133,11 @@ class RadianceField(nn.Module):
 
     def normalize(self, xyz: Tensor) -> Tensor:
         """World positions to the unit cube of the scene box."""
-        return (xyz - self.aabb_min) / self.aabb_size
+        return unit_cube(self.spec, xyz)
 
     def encode(self, x01: Tensor) -> Tensor:
         """The MLP's input features (before tcnn padding) for unit-cube positions."""
-        spec = self.spec
-        if spec.family == "hash":
-            return hash_encode(x01, self.grid, self._levels)
-        feats = frequency_encode(x01, spec.n_frequencies) if spec.n_frequencies else x01
-        if spec.family == "triplane":
-            feats = torch.cat([feats, triplane_encode(x01, self.planes)], dim=-1)
-        return feats
+        return encode_inputs(self.spec, x01, self.grid, self.planes, self._levels)
 
     def raw(self, xyz: Tensor, dirs: Tensor | None = None) -> Tensor:
         """Raw outputs at world positions ``[B, N, 3]``: the MLP's outputs, then (with a colour
