@@ -34,7 +34,7 @@ from wsrl.converters.checks import ConversionError, get_tensor
 
 from wsrl.archs import ArchSpec
 from wsrl.fields.layout import per_level_scale
-from wsrl.fields.tcnn import from_tcnn_params, tcnn_param_count
+from wsrl.fields.tcnn import from_tcnn_params, split_matrices, tcnn_param_count
 from wsrl.nerf import NeRF
 
 NERFACTO_DEFAULTS = {
@@ -178,9 +178,5 @@ def _tcnn_tensors(
     tensors = from_tcnn_params(spec, flat, source=source)
     head_key = next((k for k in HEAD_KEYS if k in state), HEAD_KEYS[0])
     n_head = sum(o * i for o, i in spec.head_shapes)
-    head = get_tensor(source, state, head_key, (n_head,))
-    start = 0
-    for i, (o, n) in enumerate(spec.head_shapes):
-        tensors[f"head.{i}"] = head[start : start + o * n].view(o, n).clone()
-        start += o * n
+    tensors.update(split_matrices(get_tensor(source, state, head_key, (n_head,)), spec.head_shapes, "head"))
     return tensors

@@ -30,6 +30,15 @@ def tcnn_param_count(spec: ArchSpec) -> tuple[int, int]:
     return n_net, n_enc
 
 
+def split_matrices(flat: Tensor, shapes: list[tuple[int, int]], prefix: str) -> dict[str, Tensor]:
+    """Consecutive row-major ``[out, in]`` matrices of a flat tcnn network vector, as ``prefix.i`` (cloned)."""
+    tensors, start = {}, 0
+    for i, (out, inp) in enumerate(shapes):
+        tensors[f"{prefix}.{i}"] = flat[start : start + out * inp].view(out, inp).clone()
+        start += out * inp
+    return tensors
+
+
 def from_tcnn_params(
     spec: ArchSpec, params: Tensor, planes: Tensor | None = None, source: str = "<params>"
 ) -> dict[str, Tensor]:
@@ -44,13 +53,9 @@ def from_tcnn_params(
             f"({n_net} network + {n_enc} encoding), got shape {tuple(params.shape)}"
         )
     params = params.detach().float()
-    tensors: dict[str, Tensor] = {}
-    start = 0
-    for i, (out, inp) in enumerate(spec.mlp_shapes):
-        tensors[f"mlp.{i}"] = params[start : start + out * inp].view(out, inp).clone()
-        start += out * inp
+    tensors = split_matrices(params[:n_net], spec.mlp_shapes, "mlp")
     if spec.family == "hash":
-        tensors["grid"] = params[start:].view(spec.grid_entries, spec.hash_features).clone()
+        tensors["grid"] = params[n_net:].view(spec.grid_entries, spec.hash_features).clone()
     if spec.family == "triplane":
         expected = spec.tensor_shapes["planes"]
         if planes is None or tuple(planes.shape) != expected:
