@@ -1,5 +1,7 @@
 """Fitting quality (the foundation issue's acceptance) and determinism."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -42,3 +44,17 @@ def test_same_seed_same_weights_and_batch_independence():
     c = fit_distill(get_arch("hash"), targets, FitConfig(steps=30, batch_size=2, pool=4096, seed=1, progress=False))
     assert not torch.equal(a[0].tensors["grid"], c[0].tensors["grid"])
     assert not torch.equal(a[0].tensors["grid"], a[1].tensors["grid"])  # different init per NeRF
+
+
+def test_fitting_reads_density_from_the_spec_and_refuses_colour_heads():
+
+    spec = dataclasses.replace(
+        get_arch("mlp"), name="mlp_density_last", n_outputs=5, density_index=4, density_shift=0.0
+    )
+    (nerf,) = fit_distill(spec, [SCENE.density_and_color], FitConfig(steps=300, pool=8192, progress=False))
+    assert render_fidelity([nerf], SceneBatch([SCENE])).psnr.item() > 20.0  # trained through output 4
+    with pytest.raises(ValueError, match="density_index >= 3"):
+        dataclasses.replace(spec, density_index=0)
+    head = dataclasses.replace(get_arch("hash"), name="with_head", head_layers=1, n_outputs=16)
+    with pytest.raises(ValueError, match="colour head"):
+        fit_distill(head, [SCENE.density_and_color], FitConfig(steps=1, progress=False))

@@ -25,7 +25,7 @@ def arch_specs(draw) -> ArchSpec:
         activation=draw(st.sampled_from(["relu", "sine"])),
         n_outputs=n_outputs,
         input_pad_value=draw(st.sampled_from([0.0, 1.0])),
-        density_index=draw(st.integers(0, n_outputs - 1)),
+        density_index=draw(st.integers(0 if head_layers >= 0 else 3, n_outputs - 1)),
         head_layers=head_layers,
         head_width=draw(st.sampled_from([16, 32])),
         head_sh_degree=draw(st.integers(1, 4)),

@@ -75,8 +75,11 @@ class ArchSpec:
             raise ValueError(f"arch {self.name!r}: hash grid needs levels, features and log2 table size >= 1")
         if not 0 <= self.density_index < self.n_outputs:
             raise ValueError(f"arch {self.name!r}: density_index {self.density_index} outside {self.n_outputs} outputs")
-        if self.head_layers < 0 and self.n_outputs < 4:
-            raise ValueError(f"arch {self.name!r}: without a colour head the MLP needs 4 outputs (RGB, density)")
+        if self.head_layers < 0 and (self.n_outputs < 4 or self.density_index < 3):
+            raise ValueError(
+                f"arch {self.name!r}: without a colour head outputs 0-2 are RGB, so the MLP needs >= 4 outputs "
+                f"and density_index >= 3 (got {self.n_outputs} outputs, density_index {self.density_index})"
+            )
         if self.hidden_width < 1 or self.hidden_layers < 0 or len(self.aabb) != 6:
             raise ValueError(f"arch {self.name!r}: bad MLP size or scene box")
 

@@ -18,7 +18,7 @@ from wsrl.fit import FitConfig, fit_distill, fit_photometric
 from wsrl.nerf import load_nerf, save_nerf, stack_fields
 from wsrl.render import RenderConfig, image_grid, psnr, render_images
 from wsrl.sdf import TEST_SCENES, SceneBatch
-from wsrl.views import DEFAULT_FOV, PosedViews, load_views, save_views, sphere_poses
+from wsrl.views import PosedViews, focal_length, load_views, save_views, sphere_poses
 
 
 def cmd_archs(args: argparse.Namespace) -> int:
@@ -91,7 +91,7 @@ def _render_like(field, views: PosedViews, n_samples: int = 96) -> torch.Tensor:
 def cmd_render(args: argparse.Namespace) -> int:
     """Render checkpoints from cameras on a sphere into one PNG each."""
     poses = sphere_poses(args.views)
-    focal = 0.5 * args.res / torch.tan(torch.tensor(0.5 * DEFAULT_FOV)).item()
+    focal = focal_length(args.res)
     for path in args.ckpt:
         nerf = load_nerf(path)
         field = stack_fields([nerf])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,7 +10,7 @@ from torch import Tensor
 from wsrl.archs import SCENE_AABB
 from wsrl.nerf import NeRF, stack_fields
 from wsrl.render import FieldFn, RenderConfig, psnr, render_images
-from wsrl.views import DEFAULT_FOV, PosedViews, sphere_poses
+from wsrl.views import DEFAULT_FOV, PosedViews, focal_length, sphere_poses
 
 HELD_OUT_OFFSET = 0.37  # spiral offset of held-out cameras; training views use offset 0
 
@@ -36,7 +35,7 @@ def ground_truth_views(
     """Renders of one ground-truth field from ``n_views`` cameras on a sphere (``offset`` as
     :func:`~wsrl.views.sphere_poses`; :data:`HELD_OUT_OFFSET` gives the held-out set)."""
     poses = sphere_poses(n_views, offset=offset)
-    focal = 0.5 * res / math.tan(0.5 * DEFAULT_FOV)
+    focal = focal_length(res)
     return PosedViews(render_images(truth, 1, poses, res, res, focal, aabb)[0], poses, DEFAULT_FOV)
 
 
@@ -45,7 +44,7 @@ def render_fidelity(
 ) -> Fidelity:
     """Render ``nerfs`` (one architecture) and the batched ground truth from held-out cameras."""
     poses = held_out_poses(n_views)
-    focal = 0.5 * res / math.tan(0.5 * DEFAULT_FOV)
+    focal = focal_length(res)
     aabb, b, cfg = nerfs[0].spec.aabb, len(nerfs), RenderConfig(n_samples)
     gt = render_images(truth, b, poses, res, res, focal, aabb, cfg)
     fitted = render_images(stack_fields(nerfs), b, poses, res, res, focal, aabb, cfg)

@@ -51,6 +51,12 @@ class FitConfig:
     progress: bool = True
 
 
+def _check_fittable(spec: ArchSpec) -> None:
+    """wsrl fits fields whose RGB comes from the MLP itself (no view-dependent colour head)."""
+    if spec.head_shapes:
+        raise ValueError(f"arch {spec.name!r}: fitting NeRFs with a colour head (nerfacto-style) is not supported")
+
+
 def _chunks(n: int, size: int) -> Iterator[slice]:
     for start in range(0, n, size):
         yield slice(start, min(start + size, n))
@@ -103,7 +109,7 @@ def _distill_loss(
         idx = torch.randint(n_pool, (b, cfg.points), generator=gen) + base
         batch = rows.index_select(0, idx.view(-1)).view(b, cfg.points, width)  # whole 8-float rows
         raw = field.raw(batch[..., :3])
-        d_loss = (raw[..., 3].clamp(min=floor) - batch[..., 3]) ** 2
+        d_loss = (raw[..., field.spec.density_index].clamp(min=floor) - batch[..., 3]) ** 2
         c_loss = batch[..., 4:5] * (torch.sigmoid(raw[..., :3]) - batch[..., 5:]) ** 2
         return d_loss.mean(1).sum() * 0.1 + c_loss.mean((1, 2)).sum()
 
@@ -114,14 +120,17 @@ def fit_distill(
     spec: ArchSpec, targets: Sequence[Target], cfg: FitConfig = FitConfig(), metas: Sequence[dict] | None = None
 ) -> list[NeRF]:
     """Fit one NeRF of ``spec`` per ground-truth field by point-wise distillation."""
+    _check_fittable(spec)
     metas = list(metas) if metas is not None else [{} for _ in targets]
     gen = torch.Generator().manual_seed(cfg.seed)
     out: list[NeRF] = []
     for part in _chunks(len(targets), cfg.batch_size):
         pools = [_distill_pool(t, spec.aabb, cfg.pool, gen) for t in targets[part]]
         xyz, density, rgb = (torch.stack(p) for p in zip(*pools, strict=True))  # [B, P, ...]
-        floor = math.log(cfg.density_floor) + 1.0
-        raw_target = torch.log(density.clamp(min=cfg.density_floor)) + 1.0  # inverse of trunc_exp(x - 1)
+        floor = math.log(cfg.density_floor) - spec.density_shift
+        raw_target = (
+            torch.log(density.clamp(min=cfg.density_floor)) - spec.density_shift
+        )  # inverse of trunc_exp(x + shift)
         color_weight = (density / density.amax(1, keepdim=True).clamp(min=1e-6)).clamp(0.05, 1.0)
         # one [B, P, 8] table (xyz, raw target, colour weight, rgb) so a step gathers once
         pool = torch.cat([xyz, raw_target[..., None], color_weight[..., None], rgb], -1)
@@ -159,6 +168,7 @@ def fit_photometric(
     metas: Sequence[dict] | None = None,
 ) -> list[NeRF]:
     """Fit one NeRF of ``spec`` per posed image set by volume-rendering random rays."""
+    _check_fittable(spec)
     metas = list(metas) if metas is not None else [{} for _ in views]
     gen = torch.Generator().manual_seed(cfg.seed)
     train_render = RenderConfig(cfg.n_samples, render.background, render.chunk)

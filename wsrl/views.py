@@ -32,7 +32,12 @@ class PosedViews:
 
     @property
     def focal(self) -> float:
-        return 0.5 * self.images.shape[2] / math.tan(0.5 * self.camera_angle_x)
+        return focal_length(self.images.shape[2], self.camera_angle_x)
+
+
+def focal_length(width: int, camera_angle_x: float = DEFAULT_FOV) -> float:
+    """Pinhole focal length in pixels: ``0.5 W / tan(0.5 camera_angle_x)``."""
+    return 0.5 * width / math.tan(0.5 * camera_angle_x)
 
 
 def look_at(eye: Tensor, target: Tensor | None = None, up: Tensor | None = None) -> Tensor:
