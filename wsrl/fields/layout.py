@@ -65,25 +65,20 @@ def grid_levels(
     """
     f32 = np.float32
     cap = 1 << log2_hashmap_size
+    if flavour == "nerfstudio_torch":
+        # nerfstudio evaluates ``floor(min_res * growth ** torch.arange(L))``: a float32 power
+        powers = np.power(f32(per_level_scale), np.arange(n_levels, dtype=f32))
+        scales = np.floor(f32(base_resolution) * powers)
+        return [GridLevel(float(sc), int(sc) + 1, cap, level * cap, True, 0.0) for level, sc in enumerate(scales)]
+    if flavour != "tcnn":
+        raise ValueError(f"unknown grid flavour {flavour!r} (expected 'tcnn' or 'nerfstudio_torch')")
+    log2_b = np.log2(f32(per_level_scale), dtype=f32)
     levels = []
     offset = 0
-    # nerfstudio evaluates ``floor(min_res * growth ** torch.arange(L))``: a float32 power
-    ns_scales = np.floor(
-        np.float32(base_resolution) * np.power(np.float32(per_level_scale), np.arange(n_levels, dtype=f32))
-    )
     for level in range(n_levels):
-        if flavour == "nerfstudio_torch":
-            scale = float(ns_scales[level])
-            levels.append(GridLevel(scale, int(scale) + 1, cap, offset, True, 0.0))
-            offset += cap
-            continue
-        if flavour != "tcnn":
-            raise ValueError(f"unknown grid flavour {flavour!r} (expected 'tcnn' or 'nerfstudio_torch')")
-        log2_b = np.log2(f32(per_level_scale), dtype=f32)
         scale = f32(np.exp2(f32(level) * log2_b, dtype=f32) * f32(base_resolution) - f32(1.0))
         resolution = int(np.ceil(scale)) + 1
-        dense = next_multiple(resolution**n_dims, 8)
-        n_entries = min(dense, cap)
+        n_entries = min(next_multiple(resolution**n_dims, 8), cap)
         levels.append(GridLevel(float(scale), resolution, n_entries, offset, n_entries < resolution**n_dims))
         offset += n_entries
     return levels
