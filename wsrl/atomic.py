@@ -53,3 +53,18 @@ def save_png(path: str | os.PathLike, image: torch.Tensor | np.ndarray) -> Path:
     if image.dtype != np.uint8:
         image = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     return atomic_write(path, lambda f: Image.fromarray(image).save(f, format="PNG"))
+
+
+def save_text(path: str | os.PathLike, text: str) -> Path:
+    """UTF-8 text atomically."""
+    return atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def save_figure(path: str | os.PathLike, figure: Any, dpi: int = 110) -> Path:
+    """A matplotlib figure as PNG, atomically; the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    try:
+        return atomic_write(path, lambda f: figure.savefig(f, format="png", dpi=dpi))
+    finally:
+        plt.close(figure)

@@ -117,6 +117,33 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 1 if report.failures else 0
 
 
+def cmd_zoo_build(args: argparse.Namespace) -> int:
+    """Build (or resume) a procedural zoo: renders and fitted NeRFs of 13 classes in many architectures."""
+    from wsrl.zoo import PRESETS, build_zoo, parse_shard, plan_zoo
+
+    plan = plan_zoo(PRESETS[args.size], args.seed, args.archs)
+    shard = parse_shard(args.shard)
+    n_units = len(plan.objects) + len(plan.fit_units())
+    print(
+        f"zoo {args.size!r} seed {args.seed}: {len(plan.objects)} objects, {len(plan.archs)} architectures, "
+        f"{n_units} units (shard {shard[0]}/{shard[1]}) -> {args.out}"
+    )
+    report = build_zoo(args.out, plan, shard, progress=not args.quiet)
+    print(
+        f"rendered {report.objects_done} objects, fitted {report.fits_done} blocks, "
+        f"skipped {report.skipped} finished units in {report.seconds:.1f}s"
+    )
+    if report.summary is None:
+        print("zoo not complete yet (other shards still to run); summary and contact sheet come with the last one")
+        return 0
+    summary = report.summary
+    print(f"{'arch':<16}{'NeRFs':>6}{'mean PSNR':>11}{'worst':>8}  worst object")
+    for arch, row in summary["archs"].items():
+        print(f"{arch:<16}{row['nerfs']:>6}{row['psnr_mean']:>11.2f}{row['psnr_worst']:>8.2f}  {row['worst_object']}")
+    print(f"splits {summary['splits']}; contact sheet {Path(args.out) / 'contact_sheet.png'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wsrl", description="Weight-space representation learning for NeRFs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -151,6 +178,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_fit)
 
+    zoo = sub.add_parser("zoo", help="the procedural benchmark zoo").add_subparsers(dest="zoo_command", required=True)
+    p = zoo.add_parser("build", help="build or resume a zoo: 13 classes, ground-truth renders, fitted NeRFs")
+    p.add_argument("--size", choices=["demo", "mini", "paper"], default="demo")
+    p.add_argument("--out", required=True)
+    p.add_argument("--archs", nargs="+", help="architectures to fit (default: all 13 at the preset's scale)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shard", default="0/1", help="i/n: build every n-th unit, starting at i")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_zoo_build)
+
     p = sub.add_parser("convert", help="convert NeRF checkpoints into parameter-graph shards")
     p.add_argument("src", nargs="+", help="checkpoint files or directories (searched recursively)")
     p.add_argument("--out", required=True)
@@ -178,7 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (KeyError, ValueError, FileNotFoundError) as exc:  # bad input: one clear line, no traceback
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

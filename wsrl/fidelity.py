@@ -13,6 +13,7 @@ from wsrl.render import FieldFn, RenderConfig, psnr, render_images
 from wsrl.views import DEFAULT_FOV, PosedViews, focal_length, sphere_poses
 
 HELD_OUT_OFFSET = 0.37  # spiral offset of held-out cameras; training views use offset 0
+TRUTH_CHUNK = 1 << 14  # rays per call for ground-truth scenes: evaluated scene by scene, they need big calls
 
 
 @dataclass
@@ -36,16 +37,27 @@ def ground_truth_views(
     :func:`~wsrl.views.sphere_poses`; :data:`HELD_OUT_OFFSET` gives the held-out set)."""
     poses = sphere_poses(n_views, offset=offset)
     focal = focal_length(res)
-    return PosedViews(render_images(truth, 1, poses, res, res, focal, aabb)[0], poses, DEFAULT_FOV)
+    cfg = RenderConfig(chunk=TRUTH_CHUNK)
+    return PosedViews(render_images(truth, 1, poses, res, res, focal, aabb, cfg)[0], poses, DEFAULT_FOV)
+
+
+def render_held_out(
+    field: FieldFn, batch_size: int, n_views: int = 6, res: int = 64, config: RenderConfig = RenderConfig()
+) -> Tensor:
+    """Renders ``[B, V, H, W, 3]`` of a batched field from the held-out cameras."""
+    focal = focal_length(res)
+    return render_images(field, batch_size, held_out_poses(n_views), res, res, focal, SCENE_AABB, config)
 
 
 def render_fidelity(
-    nerfs: Sequence[NeRF], truth: FieldFn, n_views: int = 6, res: int = 64, n_samples: int = 96
+    nerfs: Sequence[NeRF], truth: FieldFn | Tensor, n_views: int = 6, res: int = 64, n_samples: int = 96
 ) -> Fidelity:
-    """Render ``nerfs`` (one architecture) and the batched ground truth from held-out cameras."""
-    poses = held_out_poses(n_views)
-    focal = focal_length(res)
-    aabb, b, cfg = nerfs[0].spec.aabb, len(nerfs), RenderConfig(n_samples)
-    gt = render_images(truth, b, poses, res, res, focal, aabb, cfg)
-    fitted = render_images(stack_fields(nerfs), b, poses, res, res, focal, aabb, cfg)
+    """Render ``nerfs`` (one architecture) from held-out cameras and compare with the batched ground
+    truth (a field, or its :func:`render_held_out` images when several architectures share them)."""
+    b, cfg = len(nerfs), RenderConfig(n_samples)
+    if isinstance(truth, Tensor):
+        gt = truth
+    else:
+        gt = render_held_out(truth, b, n_views, res, RenderConfig(n_samples, chunk=TRUTH_CHUNK))
+    fitted = render_held_out(stack_fields(nerfs), b, n_views, res, cfg)
     return Fidelity(psnr(fitted, gt).mean(-1), gt, fitted)

@@ -81,8 +81,11 @@ def _optimize(field: RadianceField, loss_fn: Callable[[int], Tensor], cfg: FitCo
             bar.set_postfix(loss=f"{loss.item() / field.batch_size:.4f}")
 
 
-def _distill_pool(target: Target, aabb: Sequence[float], n: int, gen: torch.Generator) -> tuple[Tensor, ...]:
-    """Ground-truth points: 1/2 uniform in the box, 1/2 jittered around occupied points."""
+Pool = tuple[Tensor, Tensor, Tensor]  # ground-truth xyz [P, 3], density [P], rgb [P, 3]
+
+
+def distill_pool(target: Target, aabb: Sequence[float], n: int, gen: torch.Generator) -> Pool:
+    """Ground-truth points of one field: 1/2 uniform in the box, 1/2 jittered around occupied points."""
     lo = torch.tensor(aabb[:3])
     size = torch.tensor(aabb[3:]) - lo
     candidates = lo + size * torch.rand(2 * n, 3, generator=gen)
@@ -117,15 +120,22 @@ def _distill_loss(
 
 
 def fit_distill(
-    spec: ArchSpec, targets: Sequence[Target], cfg: FitConfig = FitConfig(), metas: Sequence[dict] | None = None
+    spec: ArchSpec,
+    targets: Sequence[Target | Pool],
+    cfg: FitConfig = FitConfig(),
+    metas: Sequence[dict] | None = None,
 ) -> list[NeRF]:
-    """Fit one NeRF of ``spec`` per ground-truth field by point-wise distillation."""
+    """Fit one NeRF of ``spec`` per ground-truth field by point-wise distillation.
+
+    A target is a field function or a precomputed :func:`distill_pool` (the zoo samples
+    each object once and fits it in every architecture).
+    """
     _check_fittable(spec)
     metas = list(metas) if metas is not None else [{} for _ in targets]
     gen = torch.Generator().manual_seed(cfg.seed)
     out: list[NeRF] = []
     for part in _chunks(len(targets), cfg.batch_size):
-        pools = [_distill_pool(t, spec.aabb, cfg.pool, gen) for t in targets[part]]
+        pools = [t if isinstance(t, tuple) else distill_pool(t, spec.aabb, cfg.pool, gen) for t in targets[part]]
         xyz, density, rgb = (torch.stack(p) for p in zip(*pools, strict=True))  # [B, P, ...]
         floor = math.log(cfg.density_floor) - spec.density_shift
         raw_target = (

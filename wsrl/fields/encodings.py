@@ -25,12 +25,12 @@ def frequency_encode(x01: Tensor, n_frequencies: int) -> Tensor:
     """tcnn ``Frequency``: ``[sin(pi x0), cos(pi x0), sin(2 pi x0), ..., sin(pi x1), ...]``.
 
     Grouped by input dimension, then by frequency ``pi * 2**k``, sin/cos interleaved;
-    no raw-input term.
+    no raw-input term. Like tcnn, cosines are ``sin(phase + pi/2)``: one transcendental call.
     """
     freqs = math.pi * 2.0 ** torch.arange(n_frequencies, dtype=x01.dtype, device=x01.device)
-    phase = x01[..., :, None] * freqs  # [..., D, F]
-    out = torch.stack((torch.sin(phase), torch.cos(phase)), dim=-1)  # [..., D, F, 2]
-    return out.flatten(-3)
+    shift = torch.tensor([0.0, 0.5 * math.pi], dtype=x01.dtype, device=x01.device)
+    phase = (x01[..., :, None] * freqs)[..., None] + shift  # [..., D, F, 2]
+    return torch.sin(phase).flatten(-3)
 
 
 def spherical_harmonics(d01: Tensor, degree: int) -> Tensor:
