@@ -7,16 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY
+from conftest import TINY_ARCHS as ARCHS
 
 from wsrl.classes import CLASSES
 from wsrl.cli import main
-from wsrl.fit import FitConfig
 from wsrl.nerf import load_nerf
 from wsrl.shapes import GENERATORS, make_object
-from wsrl.zoo import PRESETS, Zoo, ZooPreset, build_zoo, occupancy_grid, parse_shard, plan_zoo
-
-TINY = ZooPreset("tiny", 3, "mini", 2, 16, FitConfig(steps=10, batch_size=16, pool=2048, progress=False), 1, 16, 16)
-ARCHS = ["mlp", "hash"]
+from wsrl.zoo import PRESETS, Zoo, build_zoo, occupancy_grid, parse_shard, plan_zoo
 
 
 def test_one_generator_per_class():
@@ -73,14 +71,6 @@ def _files(root: Path, skip_timed: bool) -> dict[str, bytes]:
     return out
 
 
-@pytest.fixture(scope="module")
-def tiny_zoo(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("zoo") / "tiny"
-    report = build_zoo(root, plan_zoo(TINY, 0, ARCHS), progress=False)
-    assert report.objects_done == 39 and report.fits_done == 3 * 2 and report.summary is not None
-    return root
-
-
 def test_build_layout_and_metadata(tiny_zoo):
     zoo = Zoo(tiny_zoo)
     manifest = zoo.manifest()
@@ -102,10 +92,10 @@ def test_same_seed_is_byte_identical_and_shards_add_up(tiny_zoo, tmp_path):
     sharded = tmp_path / "sharded"
     plan = plan_zoo(TINY, 0, ARCHS)
     first = build_zoo(sharded, plan, (0, 2), progress=False)
-    assert first.summary is None and first.objects_done == 20 and first.fits_done == 3
+    assert first.summary is None and first.objects_done == 20 and first.fits_done == 5
     assert not (sharded / "contact_sheet.png").exists()
     second = build_zoo(sharded, plan, (1, 2), progress=False)
-    assert second.objects_done == 19 and second.fits_done == 3 and second.summary is not None
+    assert second.objects_done == 19 and second.fits_done == 4 and second.summary is not None
     assert _files(sharded, skip_timed=True) == _files(tiny_zoo, skip_timed=True)
 
 
@@ -120,7 +110,7 @@ def test_resume_redoes_only_unfinished_units(tiny_zoo, tmp_path):
     zoo.block_record("mlp", 1).unlink()  # killed before the block was marked done
     (root / "nerfs" / "mlp" / ".half-written.pt.tmp").write_bytes(b"junk")  # what a kill mid-write leaves
     report = build_zoo(root, plan, progress=False)
-    assert (report.objects_done, report.fits_done, report.skipped) == (1, 1, 39 + 6 - 2)
+    assert (report.objects_done, report.fits_done, report.skipped) == (1, 1, 39 + 9 - 2)
     assert (
         _files(root, skip_timed=True).keys() - {"nerfs/mlp/.half-written.pt.tmp"}
         == _files(tiny_zoo, skip_timed=True).keys()

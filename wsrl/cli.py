@@ -144,6 +144,75 @@ def cmd_zoo_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train the GMN encoder on a zoo (single process, or each rank of ``torchrun``)."""
+    from wsrl.train import TrainConfig, train
+
+    cfg = TrainConfig(
+        loss=args.loss,
+        scale=args.scale,
+        epochs=args.epochs,
+        pairs_per_batch=args.pairs_per_batch,
+        lr=args.lr,
+        seed=args.seed,
+    )
+    rows = train(args.data, args.out, cfg, resume=args.resume, progress=not args.quiet, until_epoch=args.until_epoch)
+    if rows:
+        last = rows[-1]
+        print(
+            f"{args.out}: epoch {last['epoch']}, val loss {last['val_loss']:.4f}, "
+            f"val cross-arch recall@1 {last['val_recall@1']:.3f}"
+        )
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    """Embed every NeRF of a zoo with a trained (or, with --untrained, a freshly initialised) encoder."""
+    from wsrl.dataset import ZooGraphs
+    from wsrl.encoder import ENCODER_PRESETS, GMNEncoder
+    from wsrl.index import embed_zoo
+    from wsrl.train import load_encoder
+
+    if args.untrained:
+        torch.manual_seed(args.seed)
+        encoder, source = GMNEncoder(ENCODER_PRESETS[args.scale]), f"untrained:{args.scale}:{args.seed}"
+    elif args.ckpt:
+        encoder, source = load_encoder(args.ckpt), str(args.ckpt)
+    else:
+        print("error: give --ckpt RUN or --untrained", file=sys.stderr)
+        return 2
+    data = ZooGraphs(args.data, args.archs)
+    store = embed_zoo(encoder, data, {"encoder": source, "data": str(args.data)})
+    store.save(args.out)
+    print(
+        f"{args.out}: {len(store.object_id)} embeddings of size {store.embeddings.shape[1]} ({len(data.archs)} archs)"
+    )
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """k-NN classification or cross-architecture retrieval on an embedding store."""
+    from wsrl.bench import classify, retrieve
+    from wsrl.index import EmbeddingStore
+
+    store = EmbeddingStore.load(args.embeddings)
+    if args.bench_command == "classify":
+        result = classify(store, args.k)
+        for arch, acc in result["per_arch"].items():
+            print(f"{arch:<16}{100 * acc:6.1f}%")
+        print(f"seen mean {100 * result['seen_mean']:.1f}%  unseen mean {100 * (result['unseen_mean'] or 0):.1f}%")
+    else:
+        result = retrieve(store)
+        for pair, row in result["pairs"].items():
+            print(f"{pair:<32}" + "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
+        print(f"cross-architecture recall@1 mean {result['cross_arch_recall@1_mean']:.3f}")
+    if args.json:
+        from wsrl.atomic import save_json
+
+        save_json(args.json, result)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wsrl", description="Weight-space representation learning for NeRFs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -187,6 +256,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", default="0/1", help="i/n: build every n-th unit, starting at i")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_zoo_build)
+
+    p = sub.add_parser("train", help="train the GMN encoder on a zoo (rec, con or rec+con); torchrun-ready")
+    p.add_argument("--data", required=True, help="a zoo folder (wsrl zoo build)")
+    p.add_argument("--loss", choices=["rec", "con", "rec+con"], default="rec+con")
+    p.add_argument("--out", required=True, help="the run folder")
+    p.add_argument("--scale", choices=SCALES, default="mini", help="encoder/decoder size preset")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--pairs-per-batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+    p.add_argument("--until-epoch", type=int, help="stop after this epoch (continue later with --resume)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("embed", help="embed every NeRF of a zoo with an encoder")
+    p.add_argument("--ckpt", help="a run folder or checkpoint (wsrl train)")
+    p.add_argument("--untrained", action="store_true", help="a freshly initialised encoder (baseline)")
+    p.add_argument("--scale", choices=SCALES, default="mini", help="encoder preset for --untrained")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", required=True)
+    p.add_argument("--archs", nargs="+")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_embed)
+
+    bench = sub.add_parser("bench", help="benchmarks on an embedding store").add_subparsers(
+        dest="bench_command", required=True
+    )
+    for name, text in (("classify", "k-NN classification per architecture"), ("retrieve", "retrieval matrix")):
+        p = bench.add_parser(name, help=text)
+        p.add_argument("embeddings")
+        p.add_argument("--k", type=int, default=1)
+        p.add_argument("--json", help="also write the result as JSON")
+        p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("convert", help="convert NeRF checkpoints into parameter-graph shards")
     p.add_argument("src", nargs="+", help="checkpoint files or directories (searched recursively)")

@@ -49,12 +49,21 @@ class FitConfig:
     rays: int = 1024  # rays per NeRF per step
     n_samples: int = 64  # samples per ray while training
     progress: bool = True
+    # one initialisation shared by every NeRF (drawn from this seed) instead of one per NeRF:
+    # inr2vec/nf2vec found weight-space learning needs it, and the zoo uses it
+    init_seed: int | None = None
 
 
 def _check_fittable(spec: ArchSpec) -> None:
     """wsrl fits fields whose RGB comes from the MLP itself (no view-dependent colour head)."""
     if spec.head_shapes:
         raise ValueError(f"arch {spec.name!r}: fitting NeRFs with a colour head (nerfacto-style) is not supported")
+
+
+def _new_field(spec: ArchSpec, batch_size: int, cfg: FitConfig, start: int) -> RadianceField:
+    if cfg.init_seed is not None:
+        return RadianceField.create(spec, batch_size, seed=cfg.init_seed, shared=True)
+    return RadianceField.create(spec, batch_size, seed=cfg.seed + start)
 
 
 def _chunks(n: int, size: int) -> Iterator[slice]:
@@ -144,7 +153,7 @@ def fit_distill(
         color_weight = (density / density.amax(1, keepdim=True).clamp(min=1e-6)).clamp(0.05, 1.0)
         # one [B, P, 8] table (xyz, raw target, colour weight, rgb) so a step gathers once
         pool = torch.cat([xyz, raw_target[..., None], color_weight[..., None], rgb], -1)
-        field = RadianceField.create(spec, pool.shape[0], seed=cfg.seed + part.start)
+        field = _new_field(spec, pool.shape[0], cfg, part.start)
         loss_fn = _distill_loss(field, pool, floor, cfg, gen)
         _optimize(field, loss_fn, cfg, f"distill {spec.name} [{part.start}:{part.stop}]")
         out += unstack_field(field, metas[part])
@@ -192,7 +201,7 @@ def fit_photometric(
         if len(n_rays) != 1:
             raise ValueError("photometric batch: every view set must have the same number of pixels")
         origins, dirs, colors = (torch.stack(r) for r in zip(*rays, strict=True))
-        field = RadianceField.create(spec, origins.shape[0], seed=cfg.seed + part.start)
+        field = _new_field(spec, origins.shape[0], cfg, part.start)
         loss_fn = _photometric_loss(field, (origins, dirs, colors), train_render, cfg, gen)
         _optimize(field, loss_fn, cfg, f"photometric {spec.name} [{part.start}:{part.stop}]")
         out += unstack_field(field, metas[part])

@@ -60,9 +60,11 @@ class ZooPreset:
 
 PRESETS = {
     "demo": ZooPreset(
-        "demo", 5, "mini", 6, 64, FitConfig(steps=300, batch_size=64, pool=1 << 15, progress=False), 1, 48, 64
+        "demo", 5, "mini", 4, 64, FitConfig(steps=250, batch_size=64, pool=1 << 15, progress=False), 1, 48, 64
     ),
-    "mini": ZooPreset("mini", 32, "mini", 16, 64, FitConfig(steps=600, batch_size=64, pool=1 << 16, progress=False)),
+    "mini": ZooPreset(
+        "mini", 32, "mini", 12, 64, FitConfig(steps=600, batch_size=64, pool=1 << 16, progress=False), 1, 48, 96
+    ),
     "paper": ZooPreset("paper", 100, "paper", 36, 128, FitConfig(steps=2000, batch_size=64, progress=False), 4, 64),
 }
 
@@ -192,7 +194,7 @@ def _fit_unit(zoo: Zoo, plan: ZooPlan, block: int, arch: str, pools: list[Pool],
     preset, idx = plan.preset, plan.blocks[block]
     spec = get_arch(arch, preset.scale)
     objs = [plan.objects[i] for i in idx]
-    cfg = FitConfig(**{**asdict(preset.fit), "seed": plan.seed * 7919 + block})
+    cfg = FitConfig(**{**asdict(preset.fit), "seed": plan.seed * 7919 + block, "init_seed": plan.seed})
     metas = [{"object_id": o.id, "class": o.class_name, "class_label": o.label, "split": o.split} for o in objs]
     start = time.time()
     nerfs = fit_distill(spec, pools, cfg, metas)

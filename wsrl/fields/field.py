@@ -106,11 +106,15 @@ class RadianceField(nn.Module):
         self._levels = spec.grid_levels
 
     @classmethod
-    def create(cls, spec: ArchSpec, batch_size: int = 1, seed: int = 0) -> RadianceField:
-        """``batch_size`` freshly initialised NeRFs (deterministic for a seed)."""
+    def create(cls, spec: ArchSpec, batch_size: int = 1, seed: int = 0, shared: bool = False) -> RadianceField:
+        """``batch_size`` freshly initialised NeRFs (deterministic for a seed); with ``shared`` all
+        start from the same initial weights."""
         gen = torch.Generator().manual_seed(seed)
         shapes = spec.tensor_shapes.items()
-        tensors = {name: init_tensor(spec, name, (batch_size, *shape), gen) for name, shape in shapes}
+        n = 1 if shared else batch_size
+        tensors = {
+            name: init_tensor(spec, name, (n, *shape), gen).expand(batch_size, *shape).clone() for name, shape in shapes
+        }
         return cls(spec, tensors)
 
     @property

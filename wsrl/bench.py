@@ -1,0 +1,39 @@
+"""The benchmark protocol on an embedding store: k-NN classification and cross-architecture retrieval."""
+
+from __future__ import annotations
+
+from wsrl.archs import get_arch
+from wsrl.eval import knn_accuracy, precision_at_k, recall_at_k
+from wsrl.index import EmbeddingStore
+
+
+def classify(store: EmbeddingStore, k: int = 1, scale: str = "mini") -> dict:
+    """k-NN per architecture: fitted on that architecture's train split, scored on its test split."""
+    per_arch = {}
+    for arch in store.archs:
+        train, test = store.select(arch, "train"), store.select(arch, "test")
+        per_arch[arch] = knn_accuracy(train.embeddings, train.label, test.embeddings, test.label, k)
+    seen = [v for a, v in per_arch.items() if get_arch(a, scale).seen]
+    unseen = [v for a, v in per_arch.items() if not get_arch(a, scale).seen]
+    return {
+        "k": k,
+        "per_arch": per_arch,
+        "seen_mean": sum(seen) / len(seen) if seen else None,
+        "unseen_mean": sum(unseen) / len(unseen) if unseen else None,
+    }
+
+
+def retrieve(store: EmbeddingStore, ks: tuple[int, ...] = (1, 5, 10), split: str = "test") -> dict:
+    """Every (query arch, gallery arch) pair on ``split``: recall@k of the same object, precision@k of the class."""
+    pairs = {}
+    for q in store.archs:
+        for g in store.archs:
+            query, gallery = store.select(q, split), store.select(g, split)
+            recall = recall_at_k(query.embeddings, query.object_id, gallery.embeddings, gallery.object_id, ks)
+            row = {f"recall@{k}": v for k, v in recall.items()}
+            row[f"precision@{max(ks)}"] = precision_at_k(
+                query.embeddings, query.label, gallery.embeddings, gallery.label, max(ks)
+            )
+            pairs[f"{q}->{g}"] = row
+    cross = [v["recall@1"] for key, v in pairs.items() if key.split("->")[0] != key.split("->")[1]]
+    return {"pairs": pairs, "cross_arch_recall@1_mean": sum(cross) / len(cross) if cross else None}

@@ -1,0 +1,222 @@
+"""The graph meta-network (GMN): a parameter graph in, one embedding vector out.
+
+After Lim et al. (2024) and gmnerf's ``EdgeMPNNDiT``, on torch-geometric:
+
+* :class:`NodeFeatures` / :class:`EdgeFeatures`: embeddings of the integer node and
+  edge fields of :mod:`wsrl.graph` plus sinusoidal features of the parameter value;
+* :class:`EdgeNodeBlock`: one residual, pre-LayerNorm round of edge update (from both
+  end nodes) and node update (mean of incoming and of outgoing edges);
+* :class:`DeepSetsReadout`: an MLP on every edge, the mean over a graph's edges, an MLP.
+
+Hidden neurons carry no index (their ``position`` is -1), so permuting the hidden
+neurons of a NeRF permutes graph nodes and leaves the embedding unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Batch, Data
+from torch_geometric.nn import MessagePassing
+from torch_geometric.utils import scatter
+
+from wsrl.graph import EDGE_TYPES, NODE_TYPES
+
+MAX_LAYER = 32  # layer ids are clamped to this
+MAX_POSITION = 256  # input/output positions are clamped to this
+VALUE_FREQUENCIES = (1.0, 3.0, 10.0, 30.0, 100.0)
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Width of node/edge states, number of blocks, embedding size."""
+
+    width: int = 64
+    depth: int = 3
+    embedding: int = 256
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+ENCODER_PRESETS = {
+    "mini": EncoderConfig(width=32, depth=3, embedding=128),
+    "paper": EncoderConfig(width=128, depth=4, embedding=1024),
+}
+
+
+def mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
+    """Two-layer MLP with ReLU (the cheapest activation on CPU, where edges are millions)."""
+    return nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Linear(d_hidden, d_out))
+
+
+def _small_embedding(n: int, width: int) -> nn.Embedding:
+    """An embedding initialised at std 0.02: type/layer codes are constant within an architecture and
+    at N(0, 1) they drown the parameter values, which carry the object."""
+    emb = nn.Embedding(n, width)
+    nn.init.normal_(emb.weight, std=0.02)
+    return emb
+
+
+class NodeFeatures(nn.Module):
+    """``x = (layer, position, type)`` -> ``[N, width]``: a sum of three embeddings."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.layer = _small_embedding(MAX_LAYER + 1, width)
+        self.position = _small_embedding(MAX_POSITION + 1, width)  # index 0: no position (hidden, grid, bias)
+        self.kind = _small_embedding(len(NODE_TYPES), width)
+
+    def forward(self, x: Tensor) -> Tensor:
+        layer = x[:, 0].clamp(0, MAX_LAYER)
+        position = (x[:, 1] + 1).clamp(0, MAX_POSITION)
+        return self.layer(layer) + self.position(position) + self.kind(x[:, 2])
+
+
+class EdgeFeatures(nn.Module):
+    """``edge_attr = (value, layer, type, pos x3)`` -> ``[E, width]``.
+
+    The value enters raw and through ``sin/cos`` at :data:`VALUE_FREQUENCIES` (parameters
+    span four orders of magnitude, from hash entries to MLP weights).
+    """
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.register_buffer("freqs", torch.tensor(VALUE_FREQUENCIES), persistent=False)
+        self.value = mlp(1 + 2 * len(VALUE_FREQUENCIES) + 3, width, width)  # value x position interactions
+        self.layer = _small_embedding(MAX_LAYER + 1, width)
+        self.kind = _small_embedding(len(EDGE_TYPES), width)
+
+    def forward(self, edge_attr: Tensor) -> Tensor:
+        value, pos = edge_attr[:, :1], edge_attr[:, 3:6]
+        phase = value * self.freqs
+        scalars = torch.cat([value, torch.sin(phase), torch.cos(phase), pos], 1)
+        layer = edge_attr[:, 1].long().clamp(0, MAX_LAYER)
+        return self.value(scalars) + self.layer(layer) + self.kind(edge_attr[:, 2].long())
+
+
+class EdgeNodeBlock(MessagePassing):
+    """Residual pre-LN block: edges read both end nodes, nodes read the mean of in- and out-edges.
+
+    The edge MLP's first layer on ``[h_src, h_dst, e]`` is computed as
+    ``A h[src] + B h[dst] + C e`` with ``A h`` and ``B h`` evaluated per node, not per edge.
+    """
+
+    def __init__(self, width: int, update_nodes: bool = True) -> None:
+        super().__init__(aggr="mean")
+        self.node_norm = nn.LayerNorm(width)
+        self.edge_norm = nn.LayerNorm(width)
+        self.edge_in = nn.Linear(width, 2 * width)  # the source and target node terms, per node
+        self.edge_self = nn.Linear(width, width, bias=False)
+        self.edge_out = nn.Linear(width, width)
+        # the last block's node states are never read (the readout pools edges): no node update there
+        self.node_mlp = mlp(3 * width, 2 * width, width) if update_nodes else None
+
+    def forward(self, h: Tensor, edge_index: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
+        hn, en = self.node_norm(h), self.edge_norm(e)
+        src, dst = edge_index
+        from_src, from_dst = self.edge_in(hn).chunk(2, dim=1)
+        e = e + self.edge_out(torch.relu(from_src[src] + from_dst[dst] + self.edge_self(en)))
+        if self.node_mlp is None:
+            return h, e
+        incoming = self.propagate(edge_index, e=e, size=(h.shape[0], h.shape[0]))
+        outgoing = self.propagate(edge_index.flip(0), e=e, size=(h.shape[0], h.shape[0]))
+        h = h + self.node_mlp(torch.cat([hn, incoming, outgoing], 1))
+        return h, e
+
+    def message(self, e: Tensor) -> Tensor:
+        return e
+
+
+class DeepSetsReadout(nn.Module):
+    """``rho(mean_edges(phi(e)))`` per graph; phi's last linear layer commutes with the mean, so it
+    runs after it (once per graph instead of once per edge).
+
+    Means over thousands of edges are nearly equal for all NeRFs of one architecture (the
+    object lives in small deviations); a BatchNorm on the pooled vector scales those
+    deviations to unit variance. Without it the embeddings start collapsed (cosine 0.99999
+    between any two objects, measured) and contrastive training does not move them.
+    """
+
+    def __init__(self, width: int, embedding: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.phi = nn.Sequential(nn.Linear(width, 2 * width), nn.ReLU())
+        self.rho = nn.Sequential(
+            nn.Linear(2 * width, 2 * width),
+            nn.BatchNorm1d(2 * width),
+            mlp(2 * width, 2 * width, embedding),
+            nn.BatchNorm1d(embedding, affine=False),  # centred output: no shared direction dominates cosines
+        )
+
+    def forward(self, e: Tensor, edge_graph: Tensor, n_graphs: int) -> Tensor:
+        pooled = scatter(self.phi(self.norm(e)), edge_graph, dim=0, dim_size=n_graphs, reduce="mean")
+        return self.rho(pooled)
+
+
+class GMNEncoder(nn.Module):
+    """Parameter graphs (a PyG ``Batch`` or one ``Data``) -> embeddings ``[G, embedding]``."""
+
+    def __init__(self, config: EncoderConfig = ENCODER_PRESETS["mini"]) -> None:
+        super().__init__()
+        self.config = config
+        self.nodes = NodeFeatures(config.width)
+        self.edges = EdgeFeatures(config.width)
+        self.blocks = nn.ModuleList(EdgeNodeBlock(config.width, i < config.depth - 1) for i in range(config.depth))
+        self.readout = DeepSetsReadout(config.width, config.embedding)
+
+    def forward(self, graphs: Batch | Data) -> Tensor:
+        if isinstance(graphs, Batch):
+            node_graph, n_graphs = graphs.batch, graphs.num_graphs
+        else:
+            node_graph, n_graphs = torch.zeros(graphs.num_nodes, dtype=torch.long), 1
+        edge_graph = node_graph[graphs.edge_index[0]]
+        h, e = self.nodes(graphs.x), self.edges(standardize_values(graphs.edge_attr, edge_graph))
+        for block in self.blocks:
+            h, e = block(h, graphs.edge_index, e)
+        return self.readout(e, edge_graph, n_graphs)
+
+
+def standardize_values(edge_attr: Tensor, edge_graph: Tensor) -> Tensor:
+    """Edge values divided by their RMS within each (graph, layer, edge type) group.
+
+    Architectures and objects fit at different weight scales (hash entries vs MLP weights,
+    2 vs 4 layers); the pattern of values carries the object, the scale mostly the architecture.
+    """
+    layer, kind = edge_attr[:, 1].long().clamp(0, MAX_LAYER), edge_attr[:, 2].long()
+    group = (edge_graph * (MAX_LAYER + 1) + layer) * len(EDGE_TYPES) + kind
+    _, group = torch.unique(group, return_inverse=True)
+    value = edge_attr[:, 0]
+    rms = scatter(value * value, group, dim=0, reduce="mean").sqrt().clamp(min=1e-8)
+    return torch.cat([(value / rms[group])[:, None], edge_attr[:, 1:]], 1)
+
+
+@torch.no_grad()
+def embed_graphs(encoder: GMNEncoder, graphs: list[Data], batch_size: int = 32) -> Tensor:
+    """Embeddings ``[n, D]`` of a list of graphs (the encoder as it is: call ``.eval()`` first)."""
+    out = [encoder(Batch.from_data_list(graphs[s : s + batch_size])) for s in range(0, len(graphs), batch_size)]
+    return torch.cat(out) if out else torch.zeros(0, encoder.config.embedding)
+
+
+@torch.no_grad()
+def precise_batchnorm(encoder: GMNEncoder, batches: Iterable[Batch]) -> None:
+    """Set the readout's BatchNorm statistics to their exact values over ``batches`` ("precise BN").
+
+    The pooled features drift faster than running averages follow, and their spread is tiny
+    next to their mean, so stale statistics wreck eval-mode embeddings; recomputing them
+    for the current weights (on the training graphs) makes eval embeddings match training.
+    """
+    norms = [m for m in encoder.modules() if isinstance(m, nn.BatchNorm1d)]
+    saved = [(m.momentum, m.training) for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+        m.train()
+    for batch in batches:
+        encoder(batch)
+    for m, (momentum, training) in zip(norms, saved, strict=True):
+        m.momentum = momentum
+        m.train(training)

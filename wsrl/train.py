@@ -1,0 +1,284 @@
+"""Training the GMN encoder on a zoo: ``rec``, ``con`` or ``rec+con``, one process or ``torchrun`` (DDP, gloo).
+
+A run folder holds::
+
+    RUN/config.json       the TrainConfig and the model configs
+    RUN/last.pt           model, optimizer and schedule after the last finished epoch (resume point)
+    RUN/best.pt           the epoch with the lowest validation loss
+    RUN/metrics.jsonl     one row per epoch (also RUN/metrics.csv)
+    RUN/renders/epoch_<e>.png   validation objects: input NeRF renders (top) vs decoder renders (bottom)
+
+Every random draw of epoch ``e`` comes from generators seeded by ``(seed, e, step, rank)``
+and the state is saved at epoch ends, so ``--resume`` continues bit-exactly on CPU.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch_geometric.data import Batch
+from tqdm.auto import tqdm
+
+from wsrl.archs import SCENE_AABB, list_archs
+from wsrl.atomic import save_json, save_png, save_text, save_torch
+from wsrl.dataset import RAY_RES, ZooGraphs
+from wsrl.decoder import DECODER_PRESETS, DecoderConfig, ImplicitDecoder
+from wsrl.encoder import ENCODER_PRESETS, EncoderConfig, GMNEncoder, embed_graphs, precise_batchnorm
+from wsrl.eval import recall_at_k
+from wsrl.losses import LOSSES, SigLIPLoss, rendering_loss
+from wsrl.render import RenderConfig, image_grid, render_rays
+from wsrl.sampler import Pair, PairSampler
+
+RUN_FORMAT = "wsrl.run"
+SIGLIP_LR_SCALE = 30.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    loss: str = "rec+con"
+    scale: str = "mini"  # encoder / decoder preset
+    epochs: int = 30
+    pairs_per_batch: int = 8
+    lr: float = 3e-3  # one-cycle peak
+    weight_decay: float = 1e-2
+    con_weight: float = 0.02  # rec+con = rec + con_weight * con
+    rays: int = 128  # ray-bank rays per NeRF per step (rec)
+    samples: int = 32  # samples per ray (rec)
+    seed: int = 0
+    archs: tuple[str, ...] = field(default_factory=lambda: tuple(list_archs("mini", seen=True)))
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+
+
+class WeightSpaceModel(nn.Module):
+    """The encoder and, as the loss needs them, the decoder and the SigLIP temperature/bias."""
+
+    def __init__(self, loss: str, encoder: EncoderConfig, decoder: DecoderConfig) -> None:
+        super().__init__()
+        self.encoder = GMNEncoder(encoder)
+        self.decoder = ImplicitDecoder(encoder.embedding, decoder) if "rec" in loss else None
+        self.siglip = SigLIPLoss() if "con" in loss else None
+
+    def forward(self, graphs: Batch, rays: dict[str, Tensor] | None, samples: int, gen: torch.Generator):
+        """Losses of a batch whose first half and second half are the two sides of the pairs."""
+        z = self.encoder(graphs)
+        out = {}
+        if self.siglip is not None:
+            half = z.shape[0] // 2
+            out["con"] = self.siglip(z[:half], z[half:])
+        if self.decoder is not None:
+            out["rec"] = rendering_loss(self.decoder, z, rays, samples, gen)
+        return out
+
+
+def total_loss(parts: dict[str, Tensor], cfg: TrainConfig) -> Tensor:
+    if cfg.loss == "rec+con":
+        return parts["rec"] + cfg.con_weight * parts["con"]
+    return parts[cfg.loss]
+
+
+def _distributed() -> tuple[int, int]:
+    """Rank and world size under ``torchrun`` (gloo), else ``(0, 1)``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        dist.barrier()
+
+
+def _generator(*keys: int) -> torch.Generator:
+    seed = 0
+    for k in keys:
+        seed = (seed * 1_000_003 + k) % (1 << 62)
+    return torch.Generator().manual_seed(seed)
+
+
+def _batch(data: ZooGraphs, pairs: list[Pair], cfg: TrainConfig, gen: torch.Generator):
+    sides = [(a, i) for i, a, _ in pairs] + [(b, i) for i, _, b in pairs]
+    graphs = Batch.from_data_list([data.graph(arch, i) for arch, i in sides])
+    rays = data.ray_batch(sides, cfg.rays, gen) if "rec" in cfg.loss else None
+    return graphs, rays
+
+
+def load_run(path: str | os.PathLike) -> dict:
+    """A run checkpoint (``last.pt``/``best.pt``, or a run folder: its ``best.pt``), weights-only."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "best.pt"
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != RUN_FORMAT:
+        raise ValueError(f"{path}: not a wsrl training checkpoint (expected format={RUN_FORMAT!r})")
+    return payload
+
+
+def load_encoder(path: str | os.PathLike) -> GMNEncoder:
+    """The trained encoder of a run, in eval mode."""
+    payload = load_run(path)
+    encoder = GMNEncoder(EncoderConfig(**payload["encoder_config"]))
+    prefix = "encoder."
+    encoder.load_state_dict({k[len(prefix) :]: v for k, v in payload["model"].items() if k.startswith(prefix)})
+    return encoder.eval()
+
+
+def cross_arch_recall(encoder: GMNEncoder, data: ZooGraphs, ids: list[str], archs: list[str]) -> float:
+    """Mean recall@1 over ordered pairs of different architectures: query in one, gallery in the other."""
+    emb = {a: embed_graphs(encoder, [data.graph(a, i) for i in ids]) for a in archs}
+    scores = [recall_at_k(emb[q], ids, emb[g], ids, (1,))[1] for q in archs for g in archs if q != g]
+    return sum(scores) / len(scores)
+
+
+@torch.no_grad()
+def _validate(model: WeightSpaceModel, data: ZooGraphs, sampler: PairSampler, cfg: TrainConfig) -> dict:
+    model.eval()
+    losses = []
+    for step, pairs in enumerate(sampler.batches(0)):
+        gen = _generator(cfg.seed, 999_999, step)
+        graphs, rays = _batch(data, pairs, cfg, gen)
+        losses.append(float(total_loss(model(graphs, rays, cfg.samples, gen), cfg)))
+    recall = cross_arch_recall(model.encoder, data, sampler.ids, list(cfg.archs))
+    model.train()
+    return {"val_loss": sum(losses) / len(losses), "val_recall@1": recall}
+
+
+@torch.no_grad()
+def _render_check(model: WeightSpaceModel, data: ZooGraphs, ids: list[str], arch: str, path: Path) -> None:
+    """Input NeRF renders (top row) and decoder renders (bottom row) of the first ray-bank view."""
+    model.eval()
+    bank, pixels = data.rays[arch], RAY_RES * RAY_RES
+    z = embed_graphs(model.encoder, [data.graph(arch, i) for i in ids])
+    o, d = bank.origins[:pixels].expand(len(ids), -1, -1), bank.dirs[:pixels].expand(len(ids), -1, -1)
+    pred = render_rays(model.decoder.field(z), o, d, SCENE_AABB, RenderConfig(64))["rgb"]
+    truth = torch.stack([bank.rgb[data.index[i], :pixels] for i in ids])
+    images = torch.cat([truth, pred]).reshape(-1, RAY_RES, RAY_RES, 3)
+    save_png(path, image_grid(images, len(ids)))
+    model.train()
+
+
+def _write_metrics(out: Path, rows: list[dict]) -> None:
+    save_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    save_text(out / "metrics.csv", buf.getvalue())
+
+
+def train(
+    data_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    cfg: TrainConfig = TrainConfig(),
+    resume: bool = False,
+    progress: bool = True,
+    until_epoch: int | None = None,
+) -> list[dict]:
+    """Train (or resume) a run; returns the metric rows of all epochs so far.
+
+    ``until_epoch`` stops after that epoch (the schedule still spans ``cfg.epochs``): a job cut
+    into time slices, each continued with ``resume=True``.
+    """
+    rank, world = _distributed()
+    out = Path(out)
+    if (out / "last.pt").exists() and not resume:
+        raise ValueError(f"{out}: holds a run already; pass --resume to continue it or choose another --out")
+    enc_cfg, dec_cfg = ENCODER_PRESETS[cfg.scale], DECODER_PRESETS[cfg.scale]
+    if rank == 0:  # rank 0 builds the caches, the others then read them
+        data = ZooGraphs(data_dir, list(cfg.archs), rays="rec" in cfg.loss)
+    _barrier(world)
+    if rank != 0:
+        data = ZooGraphs(data_dir, list(cfg.archs), rays="rec" in cfg.loss)
+    torch.manual_seed(cfg.seed)
+    model = WeightSpaceModel(cfg.loss, enc_cfg, dec_cfg)
+    train_sampler = PairSampler(data.ids("train"), list(cfg.archs), cfg.pairs_per_batch, cfg.seed)
+    val_sampler = PairSampler(data.ids("val"), list(cfg.archs), cfg.pairs_per_batch, cfg.seed)
+    steps = len(train_sampler.batches(0, rank, world))
+    # SigLIP's temperature and bias start at log 10 and -10 (built for batches of thousands); with a few
+    # pairs per batch the bias must travel several units, so these two scalars learn 30x faster, undecayed
+    siglip = list(model.siglip.parameters()) if model.siglip is not None else []
+    rest = [p for n, p in model.named_parameters() if not n.startswith("siglip.")]
+    groups = [{"params": rest, "weight_decay": cfg.weight_decay}]
+    groups += [{"params": siglip, "weight_decay": 0.0}] if siglip else []
+    max_lr = [cfg.lr, SIGLIP_LR_SCALE * cfg.lr][: len(groups)]
+    opt = torch.optim.AdamW(groups, lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=cfg.epochs * steps)
+    rows: list[dict] = []
+    start_epoch, best = 0, float("inf")
+    if resume and (out / "last.pt").exists():
+        state = load_run(out / "last.pt")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start_epoch, best = state["epoch"] + 1, state["best_val"]
+        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()][:start_epoch]
+    runner = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if rank == 0:
+        save_json(
+            out / "config.json", {"train": asdict(cfg), "encoder": enc_cfg.to_dict(), "decoder": dec_cfg.to_dict()}
+        )
+    for epoch in range(start_epoch, min(cfg.epochs, until_epoch or cfg.epochs)):
+        started, sums = time.time(), {}
+        batches = train_sampler.batches(epoch, rank, world)
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs} ({cfg.loss})", disable=not progress or rank != 0)
+        for step, pairs in enumerate(bar):
+            gen = _generator(cfg.seed, epoch, step, rank)
+            graphs, rays = _batch(data, pairs, cfg, gen)
+            parts = runner(graphs, rays, cfg.samples, gen)
+            loss = total_loss(parts, cfg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            for k, v in {"loss": loss, **parts}.items():
+                sums[k] = sums.get(k, 0.0) + v.item()
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        # exact BatchNorm statistics of this epoch's weights, over training batches (every rank alike)
+        precise_batchnorm(model.encoder, (_batch(data, pairs, cfg, gen)[0] for pairs in batches))
+        if rank == 0:
+            row = {"epoch": epoch + 1, "step": (epoch + 1) * steps, "lr": sched.get_last_lr()[0]}
+            row.update({f"train_{k}": v / len(batches) for k, v in sums.items()})
+            row.update(_validate(model, data, val_sampler, cfg))
+            row["seconds"] = time.time() - started
+            rows.append(row)
+            is_best = row["val_loss"] < best
+            best = min(best, row["val_loss"])
+            payload = {
+                "format": RUN_FORMAT,
+                "version": 1,
+                "config": asdict(cfg),
+                "encoder_config": enc_cfg.to_dict(),
+                "decoder_config": dec_cfg.to_dict(),
+                "epoch": epoch,
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "best_val": best,
+            }
+            if is_best:
+                save_torch(out / "best.pt", payload)
+            save_torch(out / "last.pt", payload)  # last: the resume point exists only once best is consistent
+            _write_metrics(out, rows)
+            if model.decoder is not None:
+                _render_check(
+                    model, data, data.ids("val")[:6], cfg.archs[0], out / "renders" / f"epoch_{epoch + 1:04d}.png"
+                )
+            if progress:
+                print(
+                    f"epoch {epoch + 1}: train {row['train_loss']:.4f}  val {row['val_loss']:.4f}  "
+                    f"val cross-arch R@1 {row['val_recall@1']:.3f}  ({row['seconds']:.1f}s)"
+                )
+        _barrier(world)
+    return rows
