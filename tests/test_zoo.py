@@ -62,11 +62,13 @@ def test_parse_shard():
 
 
 def _files(root: Path, skip_timed: bool) -> dict[str, bytes]:
-    """Every file under ``root``; with ``skip_timed`` the files that record wall-clock times are left out."""
+    """Every file the build wrote under ``root`` (not ``cache/``, which training adds); with ``skip_timed``
+    the files that record wall-clock times are left out."""
     out = {}
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).as_posix()
-        if p.is_file() and not (skip_timed and (rel.startswith("fits/") or rel == "summary.json")):
+        timed = rel.startswith("fits/") or rel == "summary.json"
+        if p.is_file() and not rel.startswith("cache/") and not (skip_timed and timed):
             out[rel] = p.read_bytes()
     return out
 
