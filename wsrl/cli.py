@@ -200,7 +200,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         result = classify(store, args.k)
         for arch, acc in result["per_arch"].items():
             print(f"{arch:<16}{100 * acc:6.1f}%")
-        print(f"seen mean {100 * result['seen_mean']:.1f}%  unseen mean {100 * (result['unseen_mean'] or 0):.1f}%")
+        means = {k: "n/a" if result[k] is None else f"{100 * result[k]:.1f}%" for k in ("seen_mean", "unseen_mean")}
+        print(f"k-NN (k={args.k}) seen mean {means['seen_mean']}  unseen mean {means['unseen_mean']}")
     else:
         result = retrieve(store)
         for pair, row in result["pairs"].items():
