@@ -63,3 +63,14 @@ def test_truncated_file(tmp_path, nerf):
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(ValueError, match="cut.pt"):
         load_nerf(path)
+
+
+def test_a_nerf_cut_from_a_batch_saves_only_its_own_tensors(tmp_path):
+    from wsrl.archs import get_arch
+    from wsrl.fields.field import RadianceField
+    from wsrl.nerf import save_nerf, unstack_field
+
+    spec = get_arch("hash")
+    nerf = unstack_field(RadianceField.create(spec, 16, seed=0))[3]
+    path = save_nerf(tmp_path / "one.pt", nerf)
+    assert path.stat().st_size < 1.5 * spec.n_params * 4 + 20_000  # not the 16-NeRF storage behind the views

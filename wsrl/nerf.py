@@ -62,7 +62,9 @@ def save_nerf(path: str | os.PathLike, nerf: NeRF) -> Path:
         "format": FORMAT,
         "version": VERSION,
         "spec": nerf.spec.to_dict(),
-        "tensors": {k: v.detach().cpu().contiguous() for k, v in nerf.tensors.items()},
+        "tensors": {
+            k: v.detach().cpu().clone() for k, v in nerf.tensors.items()
+        },  # clone: a view would save its whole batch
         "meta": nerf.meta,
     }
     return save_torch(path, payload)
