@@ -47,8 +47,13 @@ def test_resume_is_bit_exact(tiny_zoo, tmp_path):
 
 
 def test_torchrun_two_ranks_on_cpu(tiny_zoo, tmp_path):
+    import socket
+
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517", "-m", "wsrl"]
+    with socket.socket() as s:  # a free port: a fixed one may still be held by an earlier run
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}", "-m", "wsrl"]
     cmd += ["train", "--data", str(tiny_zoo), "--loss", "con", "--out", str(out), "--epochs", "1"]
     cmd += ["--pairs-per-batch", "3", "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

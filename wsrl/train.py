@@ -108,11 +108,18 @@ def _generator(*keys: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def _sides(pairs: list[Pair]) -> list[tuple[str, str]]:
+    """(arch, object id) of the first sides of the pairs, then of the second sides."""
+    return [(a, i) for i, a, _ in pairs] + [(b, i) for i, _, b in pairs]
+
+
+def _graphs(data: ZooGraphs, pairs: list[Pair]) -> Batch:
+    return Batch.from_data_list([data.graph(arch, i) for arch, i in _sides(pairs)])
+
+
 def _batch(data: ZooGraphs, pairs: list[Pair], cfg: TrainConfig, gen: torch.Generator):
-    sides = [(a, i) for i, a, _ in pairs] + [(b, i) for i, _, b in pairs]
-    graphs = Batch.from_data_list([data.graph(arch, i) for arch, i in sides])
-    rays = data.ray_batch(sides, cfg.rays, gen) if "rec" in cfg.loss else None
-    return graphs, rays
+    rays = data.ray_batch(_sides(pairs), cfg.rays, gen) if "rec" in cfg.loss else None
+    return _graphs(data, pairs), rays
 
 
 def load_run(path: str | os.PathLike) -> dict:
@@ -246,7 +253,7 @@ def train(
                 sums[k] = sums.get(k, 0.0) + v.item()
             bar.set_postfix(loss=f"{loss.item():.4f}")
         # exact BatchNorm statistics of this epoch's weights, over training batches (every rank alike)
-        precise_batchnorm(model.encoder, (_batch(data, pairs, cfg, gen)[0] for pairs in batches))
+        precise_batchnorm(model.encoder, (_graphs(data, pairs) for pairs in batches))
         if rank == 0:
             row = {"epoch": epoch + 1, "step": (epoch + 1) * steps, "lr": sched.get_last_lr()[0]}
             row.update({f"train_{k}": v / len(batches) for k, v in sums.items()})
