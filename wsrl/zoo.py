@@ -190,7 +190,7 @@ def _block_pools(plan: ZooPlan, block: list[int]) -> list[Pool]:
     return pools
 
 
-def _fit_unit(zoo: Zoo, plan: ZooPlan, block: int, arch: str, pools: list[Pool], truth: torch.Tensor) -> dict:
+def _fit_unit(zoo: Zoo, plan: ZooPlan, block: int, arch: str, pools: list[Pool], truth: torch.Tensor) -> None:
     preset, idx = plan.preset, plan.blocks[block]
     spec = get_arch(arch, preset.scale)
     objs = [plan.objects[i] for i in idx]
@@ -206,7 +206,6 @@ def _fit_unit(zoo: Zoo, plan: ZooPlan, block: int, arch: str, pools: list[Pool],
     psnrs = {o.id: s for o, s in zip(objs, scores.tolist(), strict=True)}
     record = {"arch": arch, "block": block, "fit_seconds": fit_time, "psnr": psnrs}
     save_json(zoo.block_record(arch, block), record)
-    return record
 
 
 @dataclass
