@@ -10,7 +10,7 @@ from torch_geometric.data import Batch
 
 from wsrl.archs import get_arch
 from wsrl.decoder import ImplicitDecoder
-from wsrl.encoder import ENCODER_PRESETS, EncoderConfig, GMNEncoder
+from wsrl.encoder import ENCODER_PRESETS, EncoderConfig, GMNEncoder, embed_graphs, per_domain_standardize
 from wsrl.eval import knn_accuracy, precision_at_k, recall_at_k
 from wsrl.fields.field import RadianceField
 from wsrl.graph import nerf_to_graph
@@ -35,7 +35,7 @@ def _permute_hidden(nerf: NeRF, layer: int, perm: torch.Tensor) -> NeRF:
 def test_embedding_is_invariant_to_hidden_neuron_permutations(arch):
     torch.manual_seed(0)
     encoder = GMNEncoder(EncoderConfig(width=16, depth=2, embedding=8)).eval()
-    nerf = _nerf(arch)
+    nerf, *others = [_nerf(arch, seed) for seed in range(4)]  # embeddings are defined for a population
     perm_nerf = nerf
     gen = torch.Generator().manual_seed(1)
     for layer in range(len(nerf.spec.mlp_shapes) - 1):
@@ -44,24 +44,53 @@ def test_embedding_is_invariant_to_hidden_neuron_permutations(arch):
     same_function = torch.allclose(stack_fields([nerf]).raw(xyz), stack_fields([perm_nerf]).raw(xyz), atol=1e-5)
     assert same_function, "the permutation must not change the NeRF"
     assert not torch.equal(nerf.tensors["mlp.1"], perm_nerf.tensors["mlp.1"])
-    with torch.no_grad():
-        a, b = encoder(nerf_to_graph(nerf)), encoder(nerf_to_graph(perm_nerf))
+
+    with torch.no_grad():  # the per-graph part, in float32
+        pa, pb = encoder.pool(nerf_to_graph(nerf)), encoder.pool(nerf_to_graph(perm_nerf))
+    assert torch.allclose(pa, pb, atol=1e-5), (pa - pb).abs().max()
+    # the embedding in float64: standardising over a population of four NeRFs scales float32 rounding up
+    encoder.double()
+
+    def embed(first: NeRF) -> torch.Tensor:
+        graphs = [nerf_to_graph(n) for n in (first, *others)]
+        for g in graphs:
+            g.edge_attr = g.edge_attr.double()
+        return embed_graphs(encoder, graphs)
+
+    a, b = embed(nerf), embed(perm_nerf)
     assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
     noise = torch.randn(nerf.tensors["mlp.1"].shape, generator=gen)
     changed = NeRF(nerf.spec, {**nerf.tensors, "mlp.1": nerf.tensors["mlp.1"] + 0.3 * noise}, {})
-    with torch.no_grad():  # ... while a different NeRF embeds measurably elsewhere
-        assert (a - encoder(nerf_to_graph(changed))).abs().max() > 1e-4  # 10x the tolerance above
+    assert (a[0] - embed(changed)[0]).abs().max() > 1e-4  # 10x the tolerance above: a different NeRF moves
 
 
-def test_batched_embeddings_equal_single_ones():
+def test_embeddings_do_not_depend_on_batching():
     torch.manual_seed(0)
     encoder = GMNEncoder(ENCODER_PRESETS["mini"]).eval()
-    graphs = [nerf_to_graph(_nerf(a)) for a in ("mlp", "hash", "triplane")]
+    archs = ("hash", "mlp", "triplane")  # hash first: graphs with extra attributes batch with the others
+    graphs = [nerf_to_graph(_nerf(a, seed)) for a in archs for seed in range(3)]
+    domain = torch.arange(3).repeat_interleave(3)
     with torch.no_grad():
-        batched = encoder(Batch.from_data_list(graphs))
-        single = torch.cat([encoder(g) for g in graphs])
-    assert batched.shape == (3, ENCODER_PRESETS["mini"].embedding)
-    assert torch.allclose(batched, single, atol=1e-5)
+        single = torch.cat([encoder.pool(g) for g in graphs])
+        assert torch.allclose(encoder.pool(Batch.from_data_list(graphs[3:])), single[3:], atol=1e-5)
+        whole = embed_graphs(encoder, graphs, domain)
+    assert whole.shape == (9, ENCODER_PRESETS["mini"].embedding)
+    assert torch.allclose(embed_graphs(encoder, graphs, domain, batch_size=2), whole, atol=1e-5)
+    # per-architecture populations: embedding one architecture alone gives its rows of the whole
+    assert torch.allclose(embed_graphs(encoder, graphs[3:6]), whole[3:6], atol=1e-4)
+
+
+def test_per_domain_standardize_removes_architecture_offsets():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(12, 5, generator=gen)
+    domain = torch.tensor([0] * 5 + [3] * 7)
+    z = per_domain_standardize(x, domain)
+    for d in (0, 3):
+        rows = z[domain == d]
+        assert torch.allclose(rows.mean(0), torch.zeros(5), atol=1e-5)
+        assert torch.allclose(rows.var(0, unbiased=False), torch.ones(5), atol=1e-3)
+    shifted = x + torch.where(domain[:, None] == 3, 100.0, -7.0) * torch.ones(5)
+    assert torch.allclose(per_domain_standardize(shifted, domain), z, atol=1e-4)
 
 
 def test_siglip_prefers_matching_pairs():

@@ -80,5 +80,5 @@ def test_embed_and_bench_cli(tiny_zoo, tmp_path, capsys):
     result = json.loads((tmp_path / "r.json").read_text())
     assert len(result["pairs"]) == 9 and result["pairs"]["mlp->mlp"]["recall@1"] == 1.0  # same NeRFs: exact match
     assert 0.0 <= result["cross_arch_recall@1_mean"] <= 1.0
-    assert main(["embed", "--data", str(tiny_zoo), "--out", str(emb)]) == 2
-    assert "--ckpt" in capsys.readouterr().err
+    assert main(["embed", "--ckpt", str(tiny_zoo / "nothing"), "--data", str(tiny_zoo), "--out", str(emb)]) == 2
+    assert "nothing" in capsys.readouterr().err

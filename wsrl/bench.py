@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from wsrl.archs import get_arch
-from wsrl.eval import knn_accuracy, precision_at_k, recall_at_k
+from wsrl.eval import PROBES, knn_accuracy, precision_at_k, probe_accuracy, recall_at_k
 from wsrl.index import EmbeddingStore
 
 
-def classify(store: EmbeddingStore, k: int = 1, scale: str = "mini") -> dict:
-    """k-NN per architecture: fitted on that architecture's train split, scored on its test split."""
+def classify(store: EmbeddingStore, k: int = 1, scale: str = "mini", probe: str = "knn") -> dict:
+    """Classification per architecture, fitted on that architecture's train split, scored on its test
+    split: a cosine k-NN (``probe="knn"``) or the paper's MLP probe (``probe="mlp"``)."""
+    if probe not in PROBES:
+        raise ValueError(f"probe must be one of {PROBES}, got {probe!r}")
     per_arch = {}
     for arch in store.archs:
         train, test = store.select(arch, "train"), store.select(arch, "test")
-        per_arch[arch] = knn_accuracy(train.embeddings, train.label, test.embeddings, test.label, k)
+        if probe == "knn":
+            per_arch[arch] = knn_accuracy(train.embeddings, train.label, test.embeddings, test.label, k)
+        else:
+            per_arch[arch] = probe_accuracy(train.embeddings, train.label, test.embeddings, test.label)
     seen = [v for a, v in per_arch.items() if get_arch(a, scale).seen]
     unseen = [v for a, v in per_arch.items() if not get_arch(a, scale).seen]
     return {
+        "probe": probe,
         "k": k,
         "per_arch": per_arch,
         "seen_mean": sum(seen) / len(seen) if seen else None,

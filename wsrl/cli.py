@@ -13,12 +13,15 @@ import torch
 from wsrl.archs import SCALES, get_arch, list_archs
 from wsrl.atomic import save_png
 from wsrl.converters import FORMATS, find_checkpoints
+from wsrl.eval import PROBES
 from wsrl.fidelity import HELD_OUT_OFFSET, ground_truth_views
 from wsrl.fit import FitConfig, fit_distill, fit_photometric
 from wsrl.nerf import load_nerf, save_nerf, stack_fields
 from wsrl.render import RenderConfig, image_grid, psnr, render_images
 from wsrl.sdf import TEST_SCENES, SceneBatch
 from wsrl.views import PosedViews, focal_length, load_views, save_views, sphere_poses
+
+DEMO_EPOCHS = 30
 
 
 def cmd_archs(args: argparse.Namespace) -> int:
@@ -169,20 +172,20 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_embed(args: argparse.Namespace) -> int:
     """Embed every NeRF of a zoo with a trained (or, with --untrained, a freshly initialised) encoder."""
     from wsrl.dataset import ZooGraphs
-    from wsrl.encoder import ENCODER_PRESETS, GMNEncoder
-    from wsrl.index import embed_zoo
+    from wsrl.encoder import ENCODER_PRESETS
+    from wsrl.index import embed_zoo, weight_statistics_zoo
+    from wsrl.report import untrained_encoder
     from wsrl.train import load_encoder
 
-    if args.untrained:
-        torch.manual_seed(args.seed)
-        encoder, source = GMNEncoder(ENCODER_PRESETS[args.scale]), f"untrained:{args.scale}:{args.seed}"
-    elif args.ckpt:
-        encoder, source = load_encoder(args.ckpt), str(args.ckpt)
-    else:
-        print("error: give --ckpt RUN or --untrained", file=sys.stderr)
-        return 2
     data = ZooGraphs(args.data, args.archs)
-    store = embed_zoo(encoder, data, {"encoder": source, "data": str(args.data)})
+    meta = {"data": str(args.data)}
+    if args.weight_statistics:
+        store = weight_statistics_zoo(data, {**meta, "encoder": "weight_statistics"})
+    elif args.untrained:
+        encoder = untrained_encoder(ENCODER_PRESETS[args.scale], args.seed)
+        store = embed_zoo(encoder, data, {**meta, "encoder": f"untrained:{args.scale}:{args.seed}"})
+    else:
+        store = embed_zoo(load_encoder(args.ckpt), data, {**meta, "encoder": str(args.ckpt)})
     store.save(args.out)
     print(
         f"{args.out}: {len(store.object_id)} embeddings of size {store.embeddings.shape[1]} ({len(data.archs)} archs)"
@@ -197,11 +200,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     store = EmbeddingStore.load(args.embeddings)
     if args.bench_command == "classify":
-        result = classify(store, args.k)
+        result = classify(store, args.k, probe=args.probe)
         for arch, acc in result["per_arch"].items():
             print(f"{arch:<16}{100 * acc:6.1f}%")
         means = {k: "n/a" if result[k] is None else f"{100 * result[k]:.1f}%" for k in ("seen_mean", "unseen_mean")}
-        print(f"k-NN (k={args.k}) seen mean {means['seen_mean']}  unseen mean {means['unseen_mean']}")
+        name = f"k-NN (k={args.k})" if args.probe == "knn" else "MLP probe"
+        print(f"{name} seen mean {means['seen_mean']}  unseen mean {means['unseen_mean']}")
     else:
         result = retrieve(store)
         for pair, row in result["pairs"].items():
@@ -211,6 +215,44 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from wsrl.atomic import save_json
 
         save_json(args.json, result)
+    return 0
+
+
+def _print_summary(results: dict, out: Path) -> None:
+    from wsrl.report import summary_rows
+
+    print(f"{'method':<20}{'cls seen %':>11}{'cls unseen %':>13}{'cross R@1':>11}{'cross R@5':>11}")
+    for row in summary_rows(results):
+        seen, unseen = (("n/a" if v is None else f"{100 * v:.1f}") for v in (row["seen"], row["unseen"]))
+        print(f"{row['method']:<20}{seen:>11}{unseen:>13}{row['recall@1']:>11.3f}{row['recall@5']:>11.3f}")
+    print(f"report: {out / 'results.md'} (results.json, CSV files, pictures alongside)")
+
+
+def cmd_bench_all(args: argparse.Namespace) -> int:
+    """Embed a zoo with a trained encoder and the baselines; write and summarise the report."""
+    from wsrl.report import bench_all
+
+    results = bench_all(args.data, args.ckpt, args.out, args.k, args.probe, args.seed)
+    _print_summary(results, Path(args.out))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Build the demo zoo, train rec+con briefly, run the whole benchmark (each step resumes)."""
+    from wsrl.report import bench_all
+    from wsrl.train import TrainConfig, train
+    from wsrl.zoo import PRESETS, build_zoo, plan_zoo
+
+    out, started = Path(args.out), time.time()
+    print(f"[1/3] demo zoo -> {out / 'zoo'}")
+    build_zoo(out / "zoo", plan_zoo(PRESETS["demo"], args.seed), progress=True)
+    print(f"[2/3] training rec+con, {args.epochs} epochs -> {out / 'run'}  ({time.time() - started:.0f}s so far)")
+    run = out / "run"
+    train(out / "zoo", run, TrainConfig(epochs=args.epochs, seed=args.seed), resume=(run / "last.pt").exists())
+    print(f"[3/3] benchmark -> {out / 'report'}  ({time.time() - started:.0f}s so far)")
+    results = bench_all(out / "zoo", run, out / "report", seed=args.seed)
+    _print_summary(results, out / "report")
+    print(f"demo finished in {time.time() - started:.0f}s")
     return 0
 
 
@@ -272,9 +314,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("embed", help="embed every NeRF of a zoo with an encoder")
-    p.add_argument("--ckpt", help="a run folder or checkpoint (wsrl train)")
-    p.add_argument("--untrained", action="store_true", help="a freshly initialised encoder (baseline)")
+    p = sub.add_parser("embed", help="embed every NeRF of a zoo with an encoder (or a baseline)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--ckpt", help="a run folder or checkpoint (wsrl train)")
+    src.add_argument("--untrained", action="store_true", help="baseline: a freshly initialised encoder")
+    src.add_argument("--weight-statistics", action="store_true", help="baseline: per-layer weight statistics")
     p.add_argument("--scale", choices=SCALES, default="mini", help="encoder preset for --untrained")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", required=True)
@@ -285,12 +329,28 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks on an embedding store").add_subparsers(
         dest="bench_command", required=True
     )
-    for name, text in (("classify", "k-NN classification per architecture"), ("retrieve", "retrieval matrix")):
+    for name, text in (("classify", "classification per architecture"), ("retrieve", "retrieval matrix")):
         p = bench.add_parser(name, help=text)
         p.add_argument("embeddings")
         p.add_argument("--k", type=int, default=1)
+        if name == "classify":
+            p.add_argument("--probe", choices=PROBES, default="knn", help="k-NN or the paper's MLP probe")
         p.add_argument("--json", help="also write the result as JSON")
         p.set_defaults(func=cmd_bench)
+    p = bench.add_parser("all", help="embed a zoo, score the encoder and two baselines, write a report")
+    p.add_argument("--data", required=True, help="a zoo folder")
+    p.add_argument("--ckpt", required=True, help="a run folder or checkpoint (wsrl train)")
+    p.add_argument("--out", required=True, help="the report folder")
+    p.add_argument("--k", type=int, default=1)
+    p.add_argument("--probe", choices=PROBES, default="knn")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_bench_all)
+
+    p = sub.add_parser("demo", help="the whole pipeline on the small built-in zoo: build, train, benchmark")
+    p.add_argument("--out", default="wsrl-demo", help="working folder (rerun to resume)")
+    p.add_argument("--epochs", type=int, default=DEMO_EPOCHS)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("convert", help="convert NeRF checkpoints into parameter-graph shards")
     p.add_argument("src", nargs="+", help="checkpoint files or directories (searched recursively)")

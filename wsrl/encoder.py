@@ -6,7 +6,8 @@ After Lim et al. (2024) and gmnerf's ``EdgeMPNNDiT``, on torch-geometric:
   edge fields of :mod:`wsrl.graph` plus sinusoidal features of the parameter value;
 * :class:`EdgeNodeBlock`: one residual, pre-LayerNorm round of edge update (from both
   end nodes) and node update (mean of incoming and of outgoing edges);
-* :class:`DeepSetsReadout`: an MLP on every edge, the mean over a graph's edges, an MLP.
+* :class:`DeepSetsReadout`: an MLP on every edge, the mean over a graph's edges, an MLP, with
+  features standardised per architecture (:func:`per_domain_standardize`).
 
 Hidden neurons carry no index (their ``position`` is -1), so permuting the hidden
 neurons of a NeRF permutes graph nodes and leaves the embedding unchanged.
@@ -14,7 +15,6 @@ neurons of a NeRF permutes graph nodes and leaves the embedding unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -131,34 +131,52 @@ class EdgeNodeBlock(MessagePassing):
         return e
 
 
-class DeepSetsReadout(nn.Module):
-    """``rho(mean_edges(phi(e)))`` per graph; phi's last linear layer commutes with the mean, so it
-    runs after it (once per graph instead of once per edge).
+def per_domain_standardize(x: Tensor, domain: Tensor, eps: float = 1e-5) -> Tensor:
+    """Each column of ``x`` to zero mean and unit variance within each domain (rows with equal ``domain``).
 
-    Means over thousands of edges are nearly equal for all NeRFs of one architecture (the
-    object lives in small deviations); a BatchNorm on the pooled vector scales those
-    deviations to unit variance. Without it the embeddings start collapsed (cosine 0.99999
-    between any two objects, measured) and contrastive training does not move them.
+    A domain is a population of NeRFs of one architecture. Pooled features differ far more between
+    architectures than between the objects of one architecture, so with one normalisation for all
+    the object lives in a tiny deviation from an architecture-wide offset: embeddings of one
+    architecture start collapsed (cosine ~1), and a contrastive loss whose pairs all straddle two
+    architectures gets no gradient to remove the offset (measured: training recall stays at chance).
+    Standardising per architecture removes the offset by construction, as domain-specific batch
+    normalisation does (Chang et al., CVPR 2019). The statistics are those of the rows given, so
+    embeddings are defined for a population, like AdaBN: a training batch, or all NeRFs of an
+    architecture embedded together.
+    """
+    _, group = torch.unique(domain, return_inverse=True)
+    mean = scatter(x, group, dim=0, reduce="mean")
+    centred = x - mean[group]
+    var = scatter(centred * centred, group, dim=0, reduce="mean")
+    return centred / (var[group] + eps).sqrt()
+
+
+class DeepSetsReadout(nn.Module):
+    """``rho(mean_edges(phi(e)))`` per graph, standardised per domain before and after ``rho``.
+
+    phi's last linear layer commutes with the mean, so it runs after it (once per graph, not per edge).
     """
 
     def __init__(self, width: int, embedding: int) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(width)
         self.phi = nn.Sequential(nn.Linear(width, 2 * width), nn.ReLU())
-        self.rho = nn.Sequential(
-            nn.Linear(2 * width, 2 * width),
-            nn.BatchNorm1d(2 * width),
-            mlp(2 * width, 2 * width, embedding),
-            nn.BatchNorm1d(embedding, affine=False),  # centred output: no shared direction dominates cosines
-        )
+        self.rho = mlp(2 * width, 2 * width, embedding)
 
-    def forward(self, e: Tensor, edge_graph: Tensor, n_graphs: int) -> Tensor:
-        pooled = scatter(self.phi(self.norm(e)), edge_graph, dim=0, dim_size=n_graphs, reduce="mean")
-        return self.rho(pooled)
+    def pool(self, e: Tensor, edge_graph: Tensor, n_graphs: int) -> Tensor:
+        return scatter(self.phi(self.norm(e)), edge_graph, dim=0, dim_size=n_graphs, reduce="mean")
+
+    def forward(self, pooled: Tensor, domain: Tensor) -> Tensor:
+        return per_domain_standardize(self.rho(per_domain_standardize(pooled, domain)), domain)
 
 
 class GMNEncoder(nn.Module):
-    """Parameter graphs (a PyG ``Batch`` or one ``Data``) -> embeddings ``[G, embedding]``."""
+    """Parameter graphs (a PyG ``Batch`` or one ``Data``) and their domains -> embeddings ``[G, embedding]``.
+
+    ``domain[g]`` names graph g's population (its architecture; default: all one population).
+    :meth:`pool` is the per-graph part; :meth:`head` the per-population part, so a population larger
+    than a batch is embedded by pooling batch by batch, then one head (:func:`embed_graphs`).
+    """
 
     def __init__(self, config: EncoderConfig = ENCODER_PRESETS["mini"]) -> None:
         super().__init__()
@@ -168,7 +186,8 @@ class GMNEncoder(nn.Module):
         self.blocks = nn.ModuleList(EdgeNodeBlock(config.width, i < config.depth - 1) for i in range(config.depth))
         self.readout = DeepSetsReadout(config.width, config.embedding)
 
-    def forward(self, graphs: Batch | Data) -> Tensor:
+    def pool(self, graphs: Batch | Data) -> Tensor:
+        """Per-graph pooled edge features ``[G, 2 * width]``."""
         if isinstance(graphs, Batch):
             node_graph, n_graphs = graphs.batch, graphs.num_graphs
         else:
@@ -177,7 +196,14 @@ class GMNEncoder(nn.Module):
         h, e = self.nodes(graphs.x), self.edges(standardize_values(graphs.edge_attr, edge_graph))
         for block in self.blocks:
             h, e = block(h, graphs.edge_index, e)
-        return self.readout(e, edge_graph, n_graphs)
+        return self.readout.pool(e, edge_graph, n_graphs)
+
+    def head(self, pooled: Tensor, domain: Tensor | None = None) -> Tensor:
+        domain = torch.zeros(pooled.shape[0], dtype=torch.long) if domain is None else domain
+        return self.readout(pooled, domain)
+
+    def forward(self, graphs: Batch | Data, domain: Tensor | None = None) -> Tensor:
+        return self.head(self.pool(graphs), domain)
 
 
 def standardize_values(edge_attr: Tensor, edge_graph: Tensor) -> Tensor:
@@ -194,29 +220,18 @@ def standardize_values(edge_attr: Tensor, edge_graph: Tensor) -> Tensor:
     return torch.cat([(value / rms[group])[:, None], edge_attr[:, 1:]], 1)
 
 
-@torch.no_grad()
-def embed_graphs(encoder: GMNEncoder, graphs: list[Data], batch_size: int = 32) -> Tensor:
-    """Embeddings ``[n, D]`` of a list of graphs (the encoder as it is: call ``.eval()`` first)."""
-    out = [encoder(Batch.from_data_list(graphs[s : s + batch_size])) for s in range(0, len(graphs), batch_size)]
-    return torch.cat(out) if out else torch.zeros(0, encoder.config.embedding)
+def batch_graphs(graphs: list[Data]) -> Batch:
+    """One PyG batch of the encoder's inputs (``x``, ``edge_index``, ``edge_attr``) of ``graphs``, which may
+    come from different architectures (their other attributes, e.g. a hash graph's ``grid_rows``, differ)."""
+    return Batch.from_data_list([Data(x=g.x, edge_index=g.edge_index, edge_attr=g.edge_attr) for g in graphs])
 
 
 @torch.no_grad()
-def precise_batchnorm(encoder: GMNEncoder, batches: Iterable[Batch]) -> None:
-    """Set the readout's BatchNorm statistics to their exact values over ``batches`` ("precise BN").
-
-    The pooled features drift faster than running averages follow, and their spread is tiny
-    next to their mean, so stale statistics wreck eval-mode embeddings; recomputing them
-    for the current weights (on the training graphs) makes eval embeddings match training.
-    """
-    norms = [m for m in encoder.modules() if isinstance(m, nn.BatchNorm1d)]
-    saved = [(m.momentum, m.training) for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over the batches below
-        m.train()
-    for batch in batches:
-        encoder(batch)
-    for m, (momentum, training) in zip(norms, saved, strict=True):
-        m.momentum = momentum
-        m.train(training)
+def embed_graphs(encoder: GMNEncoder, graphs: list[Data], domain: Tensor | None = None, batch_size: int = 32) -> Tensor:
+    """Embeddings ``[n, D]`` of ``graphs``, standardised per ``domain`` over all of them (default: one domain)."""
+    if not graphs:
+        return torch.zeros(0, encoder.config.embedding)
+    pooled = torch.cat(
+        [encoder.pool(batch_graphs(graphs[s : s + batch_size])) for s in range(0, len(graphs), batch_size)]
+    )
+    return encoder.head(pooled, domain)

@@ -7,12 +7,15 @@ Saved as a weights-only torch file ``{"format": "wsrl.embeddings", "embeddings":
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
+from torch_geometric.data import Data
 
 from wsrl.atomic import save_torch
+from wsrl.baselines import standardize, weight_statistics
 from wsrl.dataset import ZooGraphs
 from wsrl.encoder import GMNEncoder, embed_graphs
 
@@ -66,10 +69,11 @@ class EmbeddingStore:
         return cls(*(payload[k] for k in keys), payload.get("meta", {}))
 
 
-def embed_zoo(encoder: GMNEncoder, data: ZooGraphs, meta: dict | None = None) -> EmbeddingStore:
-    """Embeddings of every NeRF of every architecture of ``data`` (all splits)."""
+def zoo_store(data: ZooGraphs, features: Callable[[list[Data]], Tensor], meta: dict | None = None) -> EmbeddingStore:
+    """``features`` of every NeRF of every architecture of ``data`` (all splits), as a store; ``features``
+    gets one architecture's graphs at a time (a population: embeddings are standardised per architecture)."""
     rows = [(arch, o) for arch in data.archs for o in data.objects]
-    z = embed_graphs(encoder.eval(), [data.graph(arch, o["id"]) for arch, o in rows])
+    z = torch.cat([features([data.graph(arch, o["id"]) for o in data.objects]) for arch in data.archs])
     return EmbeddingStore(
         z,
         [o["id"] for _, o in rows],
@@ -78,3 +82,14 @@ def embed_zoo(encoder: GMNEncoder, data: ZooGraphs, meta: dict | None = None) ->
         [o["split"] for _, o in rows],
         dict(meta or {}),
     )
+
+
+def embed_zoo(encoder: GMNEncoder, data: ZooGraphs, meta: dict | None = None) -> EmbeddingStore:
+    """Encoder embeddings of every NeRF of ``data``."""
+    encoder.eval()
+    return zoo_store(data, lambda graphs: embed_graphs(encoder, graphs), meta)
+
+
+def weight_statistics_zoo(data: ZooGraphs, meta: dict | None = None) -> EmbeddingStore:
+    """The weight-statistics baseline of every NeRF of ``data``, standardised per architecture."""
+    return zoo_store(data, lambda graphs: standardize(torch.stack([weight_statistics(g) for g in graphs])), meta)

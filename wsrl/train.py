@@ -32,7 +32,7 @@ from wsrl.archs import SCENE_AABB, list_archs
 from wsrl.atomic import save_json, save_png, save_text, save_torch
 from wsrl.dataset import RAY_RES, ZooGraphs
 from wsrl.decoder import DECODER_PRESETS, DecoderConfig, ImplicitDecoder
-from wsrl.encoder import ENCODER_PRESETS, EncoderConfig, GMNEncoder, embed_graphs, precise_batchnorm
+from wsrl.encoder import ENCODER_PRESETS, EncoderConfig, GMNEncoder, batch_graphs, embed_graphs
 from wsrl.eval import recall_at_k
 from wsrl.losses import LOSSES, SigLIPLoss, rendering_loss
 from wsrl.render import RenderConfig, image_grid, render_rays
@@ -70,9 +70,12 @@ class WeightSpaceModel(nn.Module):
         self.decoder = ImplicitDecoder(encoder.embedding, decoder) if "rec" in loss else None
         self.siglip = SigLIPLoss() if "con" in loss else None
 
-    def forward(self, graphs: Batch, rays: dict[str, Tensor] | None, samples: int, gen: torch.Generator):
-        """Losses of a batch whose first half and second half are the two sides of the pairs."""
-        z = self.encoder(graphs)
+    def forward(
+        self, graphs: Batch, domain: Tensor, rays: dict[str, Tensor] | None, samples: int, gen: torch.Generator
+    ) -> dict[str, Tensor]:
+        """Losses of a batch whose first half and second half are the two sides of the pairs;
+        ``domain`` is each graph's architecture index (the encoder standardises per architecture)."""
+        z = self.encoder(graphs, domain)
         out = {}
         if self.siglip is not None:
             half = z.shape[0] // 2
@@ -113,13 +116,12 @@ def _sides(pairs: list[Pair]) -> list[tuple[str, str]]:
     return [(a, i) for i, a, _ in pairs] + [(b, i) for i, _, b in pairs]
 
 
-def _graphs(data: ZooGraphs, pairs: list[Pair]) -> Batch:
-    return Batch.from_data_list([data.graph(arch, i) for arch, i in _sides(pairs)])
-
-
 def _batch(data: ZooGraphs, pairs: list[Pair], cfg: TrainConfig, gen: torch.Generator):
-    rays = data.ray_batch(_sides(pairs), cfg.rays, gen) if "rec" in cfg.loss else None
-    return _graphs(data, pairs), rays
+    """Graphs, their architecture indices and (for ``rec``) rays of both sides of ``pairs``."""
+    sides = _sides(pairs)
+    domain = torch.tensor([cfg.archs.index(arch) for arch, _ in sides])
+    rays = data.ray_batch(sides, cfg.rays, gen) if "rec" in cfg.loss else None
+    return batch_graphs([data.graph(arch, i) for arch, i in sides]), domain, rays
 
 
 def load_run(path: str | os.PathLike) -> dict:
@@ -155,8 +157,8 @@ def _validate(model: WeightSpaceModel, data: ZooGraphs, sampler: PairSampler, cf
     losses = []
     for step, pairs in enumerate(sampler.batches(0)):
         gen = _generator(cfg.seed, 999_999, step)
-        graphs, rays = _batch(data, pairs, cfg, gen)
-        losses.append(float(total_loss(model(graphs, rays, cfg.samples, gen), cfg)))
+        graphs, domain, rays = _batch(data, pairs, cfg, gen)
+        losses.append(float(total_loss(model(graphs, domain, rays, cfg.samples, gen), cfg)))
     recall = cross_arch_recall(model.encoder, data, sampler.ids, list(cfg.archs))
     model.train()
     return {"val_loss": sum(losses) / len(losses), "val_recall@1": recall}
@@ -242,8 +244,8 @@ def train(
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs} ({cfg.loss})", disable=not progress or rank != 0)
         for step, pairs in enumerate(bar):
             gen = _generator(cfg.seed, epoch, step, rank)
-            graphs, rays = _batch(data, pairs, cfg, gen)
-            parts = runner(graphs, rays, cfg.samples, gen)
+            graphs, domain, rays = _batch(data, pairs, cfg, gen)
+            parts = runner(graphs, domain, rays, cfg.samples, gen)
             loss = total_loss(parts, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -252,8 +254,6 @@ def train(
             for k, v in {"loss": loss, **parts}.items():
                 sums[k] = sums.get(k, 0.0) + v.item()
             bar.set_postfix(loss=f"{loss.item():.4f}")
-        # exact BatchNorm statistics of this epoch's weights, over training batches (every rank alike)
-        precise_batchnorm(model.encoder, (_graphs(data, pairs) for pairs in batches))
         if rank == 0:
             row = {"epoch": epoch + 1, "step": (epoch + 1) * steps, "lr": sched.get_last_lr()[0]}
             row.update({f"train_{k}": v / len(batches) for k, v in sums.items()})

@@ -294,6 +294,12 @@ def portrait_pose() -> torch.Tensor:
     return look_at(eye / eye.norm() * 2.7)[None]
 
 
+def render_portrait(nerf: NeRF, res: int) -> torch.Tensor:
+    """One NeRF seen from the portrait camera, ``[res, res, 3]`` in [0, 1]."""
+    img = render_images(stack_fields([nerf]), 1, portrait_pose(), res, res, focal_length(res), SCENE_AABB)
+    return img[0, 0].clamp(0, 1)
+
+
 def contact_sheet(zoo: Zoo, plan: ZooPlan, per_class: int = 5) -> Path:
     """A picture: ``per_class`` ground-truth objects per class, then one object in every architecture
     (at the preset's render resolution)."""
@@ -322,8 +328,7 @@ def contact_sheet(zoo: Zoo, plan: ZooPlan, per_class: int = 5) -> Path:
     row[0].set_title(f"{obj.id} GT", fontsize=6)
     for c, arch in enumerate(plan.archs, start=1):
         nerf = zoo.load(arch, obj.id)
-        img = render_images(stack_fields([nerf]), 1, pose, res, res, focal, SCENE_AABB)[0, 0]
-        row[c].imshow(img.clamp(0, 1).numpy())
+        row[c].imshow(render_portrait(nerf, res).numpy())
         row[c].set_title(f"{arch}\n{nerf.meta['psnr']:.1f} dB", fontsize=5)
     fig.tight_layout(pad=0.2)
     return save_figure(zoo.root / "contact_sheet.png", fig)

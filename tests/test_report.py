@@ -1,0 +1,126 @@
+"""Benchmark report: weight-statistics baseline, MLP probe, ``wsrl bench all`` and ``wsrl demo``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from wsrl.baselines import GROUPS, STATS, standardize, weight_statistics
+from wsrl.eval import probe_accuracy
+from wsrl.graph import EDGE_TYPES
+from wsrl.train import TrainConfig, train
+
+REPORT_KEYS = {"knn_accuracy", "retrieval", "baselines"}
+
+
+def _edges(values: list[float], layer: int, kind: str) -> torch.Tensor:
+    v = torch.tensor(values)[:, None]
+    meta = torch.tensor([float(layer), float(EDGE_TYPES[kind]), -1.0, -1.0, -1.0]).expand(len(values), 5)
+    return torch.cat([v, meta], 1)
+
+
+def test_weight_statistics_by_role():
+    attr = torch.cat(
+        [
+            _edges([1.0, 2.0, 3.0, 4.0], 0, "hash"),
+            _edges([-1.0, 1.0], 2, "linear"),
+            _edges([0.5], 3, "linear"),
+            _edges([10.0, 20.0], 4, "linear"),
+            _edges([7.0], 2, "bias"),
+        ]
+    )
+    f = weight_statistics(Data(edge_attr=attr)).reshape(len(GROUPS), len(STATS))
+    row = {g: dict(zip(STATS, f[i].tolist(), strict=True)) for i, g in enumerate(GROUPS)}
+    assert row["grid"]["mean"] == pytest.approx(2.5) and row["grid"]["q50"] == pytest.approx(2.5)
+    assert row["grid"]["log_count"] == pytest.approx(np.log1p(4))
+    assert row["first"]["mean_abs"] == pytest.approx(1.0) and row["first"]["mean"] == pytest.approx(0.0)
+    assert row["middle"]["mean"] == pytest.approx(0.5) and row["last"]["std"] == pytest.approx(5.0)
+    assert row["bias"]["mean"] == pytest.approx(7.0) and row["all"]["log_count"] == pytest.approx(np.log1p(10))
+    mlp_only = weight_statistics(Data(edge_attr=attr[4:])).reshape(len(GROUPS), len(STATS))
+    assert torch.all(mlp_only[GROUPS.index("grid")] == 0)  # no grid: a zero block, same length
+
+
+def test_standardize_zero_mean_unit_variance():
+    x = torch.randn(50, 4) * torch.tensor([1.0, 10.0, 0.1, 0.0]) + 3.0
+    z = standardize(x)
+    assert torch.allclose(z.mean(0), torch.zeros(4), atol=1e-5)
+    assert torch.allclose(z.std(0, unbiased=False)[:3], torch.ones(3), atol=1e-4) and torch.all(z[:, 3] == 0)
+
+
+def test_mlp_probe_learns_separable_classes():
+    gen = torch.Generator().manual_seed(0)
+    centres = torch.randn(4, 16, generator=gen)
+    labels = torch.arange(4).repeat(20)
+    x = centres[labels] + 0.05 * torch.randn(80, 16, generator=gen)
+    assert probe_accuracy(x[:60], labels[:60].tolist(), x[60:], labels[60:].tolist()) == 1.0
+    shuffled = labels[torch.randperm(80, generator=gen)]
+    assert probe_accuracy(x[:60], shuffled[:60].tolist(), x[60:], shuffled[60:].tolist()) < 0.7
+
+
+@pytest.fixture(scope="module")
+def con_run(tiny_zoo, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "con"
+    cfg = TrainConfig(loss="con", epochs=1, pairs_per_batch=4, archs=("mlp", "triplane", "hash"))
+    train(tiny_zoo, out, cfg, progress=False)
+    return out
+
+
+def test_bench_all_writes_the_report(tiny_zoo, con_run, tmp_path, capsys):
+    from wsrl.cli import main
+
+    out = tmp_path / "report"
+    assert main(["bench", "all", "--data", str(tiny_zoo), "--ckpt", str(con_run), "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert REPORT_KEYS <= set(results) and set(results["baselines"]) == {"untrained", "weight_statistics"}
+    for r in [results, *results["baselines"].values()]:
+        assert {"per_arch", "seen_mean", "unseen_mean"} <= set(r["knn_accuracy"])
+        assert set(r["knn_accuracy"]["per_arch"]) == {"mlp", "triplane", "hash"}
+        assert len(r["retrieval"]["pairs"]) == 9 and "cross_arch_recall@1_mean" in r["retrieval"]
+        assert {"recall@1", "recall@5", "recall@10"} <= set(r["retrieval"]["pairs"]["mlp->hash"])
+    for name in ("tsne_class.png", "tsne_arch.png", "recall_heatmap.png", "retrieval.png", "results.md"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "knn.csv").read_text().count("\n") == 1 + 3 * 3  # header + 3 methods x 3 archs
+    assert (out / "retrieval.csv").read_text().count("\n") == 1 + 3 * 9
+    printed = capsys.readouterr().out
+    assert "weight_statistics" in printed and "results.md" in printed
+    # the stores are plain embedding stores: the single benchmarks read them
+    assert main(["bench", "classify", str(out / "embeddings" / "untrained.pt"), "--probe", "mlp"]) == 0
+    again = tmp_path / "again"
+    main(["bench", "all", "--data", str(tiny_zoo), "--ckpt", str(con_run), "--out", str(again)])
+    second = json.loads((again / "results.json").read_text())
+    for key in ("knn_accuracy", "retrieval", "baselines"):  # same seed, same numbers
+        assert second[key] == results[key]
+
+
+def test_embed_baselines_cli(tiny_zoo, tmp_path):
+    from wsrl.cli import main
+    from wsrl.index import EmbeddingStore
+
+    out = tmp_path / "stats.pt"
+    assert main(["embed", "--weight-statistics", "--data", str(tiny_zoo), "--out", str(out)]) == 0
+    store = EmbeddingStore.load(out)
+    assert store.embeddings.shape == (39 * 3, len(GROUPS) * len(STATS))
+    with pytest.raises(SystemExit):  # one source is required
+        main(["embed", "--data", str(tiny_zoo), "--out", str(out)])
+
+
+def test_demo_runs_every_step(tmp_path, monkeypatch, capsys):
+    """``wsrl demo`` on a tiny preset: the zoo, a run and a report, then a rerun resumes."""
+    from conftest import TINY
+
+    from wsrl import zoo
+    from wsrl.cli import main
+
+    monkeypatch.setitem(zoo.PRESETS, "demo", TINY)
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--epochs", "1"]) == 0
+    assert "demo finished" in capsys.readouterr().out
+    assert json.loads((out / "zoo" / "manifest.json").read_text())["preset"]["name"] == "tiny"
+    results = json.loads((out / "report" / "results.json").read_text())
+    assert len(results["knn_accuracy"]["per_arch"]) == 13 and results["knn_accuracy"]["unseen_mean"] is not None
+    assert (out / "run" / "last.pt").exists()
+    assert main(["demo", "--out", str(out), "--epochs", "1"]) == 0  # everything done: resumes, rewrites the report

@@ -1,0 +1,57 @@
+"""Weight-statistics features: the no-learning baseline of the benchmark.
+
+After Unterthiner et al. (2020), "Predicting neural network accuracy from weights": per group of
+parameters, a few order statistics. Groups are defined by role, not by architecture, so that
+every NeRF gets a vector of the same length and the features can be compared across
+architectures: the grid (tri-plane cells or hash entries), the first, middle and last MLP
+layers and the biases, plus all parameters together.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from wsrl.graph import EDGE_TYPES
+
+GROUPS = ("all", "grid", "first", "middle", "last", "bias")
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+STATS = ("mean", "std", "mean_abs", *(f"q{int(100 * q):02d}" for q in QUANTILES), "log_count")
+
+
+def _groups(edge_attr: Tensor) -> dict[str, Tensor]:
+    """Parameter values of each role group (empty where an architecture has none)."""
+    value, layer, kind = edge_attr[:, 0], edge_attr[:, 1].long(), edge_attr[:, 2].long()
+    grid = (kind == EDGE_TYPES["triplane"]) | (kind == EDGE_TYPES["hash"])
+    linear = kind == EDGE_TYPES["linear"]
+    layers = layer[linear]
+    first, last = (int(layers.min()), int(layers.max())) if layers.numel() else (0, 0)
+    return {
+        "all": value,
+        "grid": value[grid],
+        "first": value[linear & (layer == first)],
+        "middle": value[linear & (layer > first) & (layer < last)],
+        "last": value[linear & (layer == last)],
+        "bias": value[kind == EDGE_TYPES["bias"]],
+    }
+
+
+def _stats(values: Tensor) -> Tensor:
+    if values.numel() == 0:
+        return torch.zeros(len(STATS))
+    q = torch.quantile(values.double(), torch.tensor(QUANTILES, dtype=torch.float64)).float()
+    head = torch.stack([values.mean(), values.std(unbiased=False), values.abs().mean()])
+    return torch.cat([head, q, torch.tensor([float(values.numel())]).log1p()])
+
+
+def weight_statistics(graph: Data) -> Tensor:
+    """The feature vector ``[len(GROUPS) * len(STATS)]`` of one parameter graph."""
+    groups = _groups(graph.edge_attr)
+    return torch.cat([_stats(groups[name]) for name in GROUPS])
+
+
+def standardize(features: Tensor) -> Tensor:
+    """Each feature to zero mean, unit variance over the rows (constant features become 0)."""
+    std = features.std(0, unbiased=False)
+    return (features - features.mean(0)) / torch.where(std > 0, std, torch.ones_like(std))
