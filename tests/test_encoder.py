@@ -139,6 +139,8 @@ def test_pair_sampler_balances_pairings_and_shards():
     ranks = [sampler.batches(0, r, 2) for r in range(2)]
     assert len(ranks[0]) == len(ranks[1]) == 2
     assert not {p for b in ranks[0] for p in b} & {p for b in ranks[1] for p in b}
+    uneven = PairSampler([*ids, "o30", "o31"], ["mlp", "triplane", "hash"], pairs_per_batch=6, seed=0).batches(0)
+    assert [len(b) for b in uneven] == [6] * 5  # the short last batch is dropped
 
 
 def test_metrics_on_known_neighbours():

@@ -300,14 +300,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_zoo_build)
 
+    from wsrl.train import TrainConfig
+
+    train_defaults = TrainConfig()
     p = sub.add_parser("train", help="train the GMN encoder on a zoo (rec, con or rec+con); torchrun-ready")
     p.add_argument("--data", required=True, help="a zoo folder (wsrl zoo build)")
     p.add_argument("--loss", choices=["rec", "con", "rec+con"], default="rec+con")
     p.add_argument("--out", required=True, help="the run folder")
     p.add_argument("--scale", choices=SCALES, default="mini", help="encoder/decoder size preset")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--pairs-per-batch", type=int, default=8)
-    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--epochs", type=int, default=train_defaults.epochs)
+    p.add_argument("--pairs-per-batch", type=int, default=train_defaults.pairs_per_batch)
+    p.add_argument("--lr", type=float, default=train_defaults.lr)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     p.add_argument("--until-epoch", type=int, help="stop after this epoch (continue later with --resume)")

@@ -77,23 +77,23 @@ class NodeFeatures(nn.Module):
 
 
 class EdgeFeatures(nn.Module):
-    """``edge_attr = (value, layer, type, pos x3)`` -> ``[E, width]``.
+    """Standardised ``edge_attr = (value, layer, type, pos x3, log RMS)`` -> ``[E, width]``.
 
-    The value enters raw and through ``sin/cos`` at :data:`VALUE_FREQUENCIES` (parameters
-    span four orders of magnitude, from hash entries to MLP weights).
+    The value enters raw and through ``sin/cos`` at :data:`VALUE_FREQUENCIES`, with the
+    position and the log-RMS of its group (:func:`standardize_values`).
     """
 
     def __init__(self, width: int) -> None:
         super().__init__()
         self.register_buffer("freqs", torch.tensor(VALUE_FREQUENCIES), persistent=False)
-        self.value = mlp(1 + 2 * len(VALUE_FREQUENCIES) + 3, width, width)  # value x position interactions
+        self.value = mlp(1 + 2 * len(VALUE_FREQUENCIES) + 4, width, width)  # value x position interactions
         self.layer = _small_embedding(MAX_LAYER + 1, width)
         self.kind = _small_embedding(len(EDGE_TYPES), width)
 
     def forward(self, edge_attr: Tensor) -> Tensor:
-        value, pos = edge_attr[:, :1], edge_attr[:, 3:6]
+        value, pos_scale = edge_attr[:, :1], edge_attr[:, 3:7]
         phase = value * self.freqs
-        scalars = torch.cat([value, torch.sin(phase), torch.cos(phase), pos], 1)
+        scalars = torch.cat([value, torch.sin(phase), torch.cos(phase), pos_scale], 1)
         layer = edge_attr[:, 1].long().clamp(0, MAX_LAYER)
         return self.value(scalars) + self.layer(layer) + self.kind(edge_attr[:, 2].long())
 
@@ -207,17 +207,21 @@ class GMNEncoder(nn.Module):
 
 
 def standardize_values(edge_attr: Tensor, edge_graph: Tensor) -> Tensor:
-    """Edge values divided by their RMS within each (graph, layer, edge type) group.
+    """Edge values divided by their RMS within each (graph, layer, edge type) group, and that
+    group's log-RMS appended as a 7th column.
 
-    Architectures and objects fit at different weight scales (hash entries vs MLP weights,
-    2 vs 4 layers); the pattern of values carries the object, the scale mostly the architecture.
+    Architectures fit at very different weight scales (hash entries vs MLP weights, 2 vs 4
+    layers), so values enter at unit scale; the scale itself still says something about the object
+    (how much of the scene box it fills, measured: weight statistics alone classify well above
+    chance), so it enters too, as a log, and the readout's per-architecture standardisation
+    removes what is common to the architecture.
     """
     layer, kind = edge_attr[:, 1].long().clamp(0, MAX_LAYER), edge_attr[:, 2].long()
     group = (edge_graph * (MAX_LAYER + 1) + layer) * len(EDGE_TYPES) + kind
     _, group = torch.unique(group, return_inverse=True)
     value = edge_attr[:, 0]
     rms = scatter(value * value, group, dim=0, reduce="mean").sqrt().clamp(min=1e-8)
-    return torch.cat([(value / rms[group])[:, None], edge_attr[:, 1:]], 1)
+    return torch.cat([(value / rms[group])[:, None], edge_attr[:, 1:6], rms.log()[group][:, None]], 1)
 
 
 def batch_graphs(graphs: list[Data]) -> Batch:

@@ -153,7 +153,10 @@ def _retrieval_picture(store: EmbeddingStore, data: ZooGraphs, out: Path, n_quer
     queries = store.select(query_arch, "test")
     gallery = store.select(None, "test")
     others = [i for i, a in enumerate(gallery.arch) if a != query_arch]
-    picked = list({label: i for i, label in reversed(list(enumerate(queries.label)))}.values())[::-1][:n_queries]
+    first_of_class: dict[int, int] = {}
+    for i, label in enumerate(queries.label):
+        first_of_class.setdefault(label, i)
+    picked = list(first_of_class.values())[:n_queries]
     top_idx = search(gallery.embeddings[others], queries.embeddings[picked], top)
     res, rows, heads = 48, [], []
     for qi, hits in zip(picked, top_idx, strict=True):

@@ -3,7 +3,9 @@
 Every epoch shuffles the training objects (seeded by ``seed`` and the epoch, so an epoch's
 batches never depend on what ran before: resuming is exact) and gives the k-th object the
 pairing ``k mod 3`` (plus a per-epoch offset): every batch of P pairs then holds the three
-pairings (mlp-triplane, mlp-hash, triplane-hash) equally, up to one. Under DDP, rank r of W
+pairings (mlp-triplane, mlp-hash, triplane-hash) equally, up to one. A last batch shorter than P
+is dropped (the encoder standardises per architecture within a batch, which needs a few graphs
+of each); the shuffle gives those objects their turn in other epochs. Under DDP, rank r of W
 takes batches ``r, r+W, ...`` of an epoch cut to a multiple of W (equal step counts).
 """
 
@@ -29,7 +31,7 @@ class PairSampler:
         offset = int(torch.randint(len(self.pairings), (1,), generator=gen))
         pairs = [(self.ids[i], *self.pairings[(k + offset) % len(self.pairings)]) for k, i in enumerate(order)]
         p = self.pairs_per_batch
-        batches = [pairs[s : s + p] for s in range(0, len(pairs), p)]
+        batches = [pairs[s : s + p] for s in range(0, len(pairs) - p + 1, p)]
         usable = len(batches) // world * world
         if usable == 0:
             raise ValueError(f"{len(self.ids)} objects make {len(batches)} batches, fewer than {world} ranks")

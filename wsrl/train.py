@@ -47,7 +47,7 @@ class TrainConfig:
     loss: str = "rec+con"
     scale: str = "mini"  # encoder / decoder preset
     epochs: int = 30
-    pairs_per_batch: int = 8
+    pairs_per_batch: int = 12  # 8 graphs of each seen architecture per batch (standardised per architecture)
     lr: float = 3e-3  # one-cycle peak
     weight_decay: float = 1e-2
     con_weight: float = 0.02  # rec+con = rec + con_weight * con
@@ -213,7 +213,10 @@ def train(
     torch.manual_seed(cfg.seed)
     model = WeightSpaceModel(cfg.loss, enc_cfg, dec_cfg)
     train_sampler = PairSampler(data.ids("train"), list(cfg.archs), cfg.pairs_per_batch, cfg.seed)
-    val_sampler = PairSampler(data.ids("val"), list(cfg.archs), cfg.pairs_per_batch, cfg.seed)
+    val_ids = data.ids("val")
+    if len(val_ids) < 2:
+        raise ValueError(f"{data_dir}: the validation split has {len(val_ids)} objects; need at least 2")
+    val_sampler = PairSampler(val_ids, list(cfg.archs), min(cfg.pairs_per_batch, len(val_ids)), cfg.seed)
     steps = len(train_sampler.batches(0, rank, world))
     # SigLIP's temperature and bias start at log 10 and -10 (built for batches of thousands); with a few
     # pairs per batch the bias must travel several units, so these two scalars learn 30x faster, undecayed
