@@ -60,6 +60,18 @@ def save_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(text.encode()))
 
 
+def save_csv(path: str | os.PathLike, rows: list[dict]) -> Path:
+    """Rows of equal keys as CSV (header from the first row) atomically."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return save_text(path, buf.getvalue())
+
+
 def save_figure(path: str | os.PathLike, figure: Any, dpi: int = 110) -> Path:
     """A matplotlib figure as PNG, atomically; the figure is closed."""
     import matplotlib.pyplot as plt

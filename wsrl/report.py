@@ -14,8 +14,6 @@ The baselines are the encoder untrained (same config, freshly initialised) and w
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import time
 from pathlib import Path
@@ -24,7 +22,7 @@ import numpy as np
 import torch
 
 from wsrl.archs import get_arch
-from wsrl.atomic import save_json, save_text
+from wsrl.atomic import save_csv, save_json, save_text
 from wsrl.bench import classify, retrieve
 from wsrl.dataset import ZooGraphs
 from wsrl.encoder import EncoderConfig, GMNEncoder
@@ -62,14 +60,6 @@ def score(store: EmbeddingStore, k: int = 1, probe: str = "knn") -> dict:
 
 def recall_matrix(retrieval: dict, archs: list[str]) -> np.ndarray:
     return np.array([[retrieval["pairs"][f"{q}->{g}"]["recall@1"] for g in archs] for q in archs])
-
-
-def _csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
 
 
 def _pct(v: float | None) -> str:
@@ -204,8 +194,8 @@ def bench_all(
         for m, s in scores.items()
         for pair, row in s["retrieval"]["pairs"].items()
     ]
-    save_text(out / "knn.csv", _csv(knn_rows))
-    save_text(out / "retrieval.csv", _csv(retrieval_rows))
+    save_csv(out / "knn.csv", knn_rows)
+    save_csv(out / "retrieval.csv", retrieval_rows)
     _tsne_pictures(by_method["trained"], out, seed)
     recall_heatmap(
         recall_matrix(results["retrieval"], archs),

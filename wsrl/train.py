@@ -14,8 +14,6 @@ and the state is saved at epoch ends, so ``--resume`` continues bit-exactly on C
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import time
@@ -29,7 +27,7 @@ from torch_geometric.data import Batch
 from tqdm.auto import tqdm
 
 from wsrl.archs import SCENE_AABB, list_archs
-from wsrl.atomic import save_json, save_png, save_text, save_torch
+from wsrl.atomic import save_csv, save_json, save_png, save_text, save_torch
 from wsrl.dataset import RAY_RES, ZooGraphs
 from wsrl.decoder import DECODER_PRESETS, DecoderConfig, ImplicitDecoder
 from wsrl.encoder import ENCODER_PRESETS, EncoderConfig, GMNEncoder, batch_graphs, embed_graphs
@@ -180,11 +178,7 @@ def _render_check(model: WeightSpaceModel, data: ZooGraphs, ids: list[str], arch
 
 def _write_metrics(out: Path, rows: list[dict]) -> None:
     save_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    save_text(out / "metrics.csv", buf.getvalue())
+    save_csv(out / "metrics.csv", rows)
 
 
 def train(
