@@ -42,5 +42,8 @@ def retrieve(store: EmbeddingStore, ks: tuple[int, ...] = (1, 5, 10), split: str
                 query.embeddings, query.label, gallery.embeddings, gallery.label, max(ks)
             )
             pairs[f"{q}->{g}"] = row
-    cross = [v["recall@1"] for key, v in pairs.items() if key.split("->")[0] != key.split("->")[1]]
-    return {"pairs": pairs, "cross_arch_recall@1_mean": sum(cross) / len(cross) if cross else None}
+    cross = [v for key, v in pairs.items() if key.split("->")[0] != key.split("->")[1]]
+    means = {
+        f"cross_arch_recall@{k}_mean": sum(v[f"recall@{k}"] for v in cross) / len(cross) if cross else None for k in ks
+    }
+    return {"pairs": pairs, **means}

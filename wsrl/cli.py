@@ -21,8 +21,6 @@ from wsrl.render import RenderConfig, image_grid, psnr, render_images
 from wsrl.sdf import TEST_SCENES, SceneBatch
 from wsrl.views import PosedViews, focal_length, load_views, save_views, sphere_poses
 
-DEMO_EPOCHS = 30
-
 
 def cmd_archs(args: argparse.Namespace) -> int:
     """Print the registry at one scale."""
@@ -170,7 +168,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    """Embed every NeRF of a zoo with a trained (or, with --untrained, a freshly initialised) encoder."""
+    """Embed every NeRF of a zoo with a trained encoder or a baseline (untrained encoder, weight statistics)."""
     from wsrl.dataset import ZooGraphs
     from wsrl.encoder import ENCODER_PRESETS
     from wsrl.index import embed_zoo, weight_statistics_zoo
@@ -219,11 +217,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _print_summary(results: dict, out: Path) -> None:
-    from wsrl.report import summary_rows
+    from wsrl.report import percent, summary_rows
 
     print(f"{'method':<20}{'cls seen %':>11}{'cls unseen %':>13}{'cross R@1':>11}{'cross R@5':>11}")
     for row in summary_rows(results):
-        seen, unseen = (("n/a" if v is None else f"{100 * v:.1f}") for v in (row["seen"], row["unseen"]))
+        seen, unseen = percent(row["seen"]), percent(row["unseen"])
         print(f"{row['method']:<20}{seen:>11}{unseen:>13}{row['recall@1']:>11.3f}{row['recall@5']:>11.3f}")
     print(f"report: {out / 'results.md'} (results.json, CSV files, pictures alongside)")
 
@@ -351,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the whole pipeline on the small built-in zoo: build, train, benchmark")
     p.add_argument("--out", default="wsrl-demo", help="working folder (rerun to resume)")
-    p.add_argument("--epochs", type=int, default=DEMO_EPOCHS)
+    p.add_argument("--epochs", type=int, default=train_defaults.epochs)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_demo)
 

@@ -62,7 +62,8 @@ def recall_matrix(retrieval: dict, archs: list[str]) -> np.ndarray:
     return np.array([[retrieval["pairs"][f"{q}->{g}"]["recall@1"] for g in archs] for q in archs])
 
 
-def _pct(v: float | None) -> str:
+def percent(v: float | None) -> str:
+    """A fraction as a percentage with one decimal, ``n/a`` for a missing mean."""
     return "n/a" if v is None else f"{100 * v:.1f}"
 
 
@@ -70,15 +71,13 @@ def summary_rows(results: dict) -> list[dict]:
     """One row per method: classification seen/unseen means and cross-architecture recall@1/@5."""
     rows = []
     for name, r in {"trained": results, **results["baselines"]}.items():
-        pairs = r["retrieval"]["pairs"]
-        cross5 = [v["recall@5"] for p, v in pairs.items() if p.split("->")[0] != p.split("->")[1]]
         rows.append(
             {
                 "method": name,
                 "seen": r["knn_accuracy"]["seen_mean"],
                 "unseen": r["knn_accuracy"]["unseen_mean"],
                 "recall@1": r["retrieval"]["cross_arch_recall@1_mean"],
-                "recall@5": sum(cross5) / max(len(cross5), 1),
+                "recall@5": r["retrieval"]["cross_arch_recall@5_mean"],
             }
         )
     return rows
@@ -101,7 +100,7 @@ def markdown(results: dict, archs: list[str]) -> str:
     ]
     for row in summary_rows(results):
         name, seen, unseen, r1, r5 = row.values()
-        lines.append(f"| {name} | {_pct(seen)} | {_pct(unseen)} | {r1:.3f} | {r5:.3f} |")
+        lines.append(f"| {name} | {percent(seen)} | {percent(unseen)} | {r1:.3f} | {r5:.3f} |")
     lines += [
         "",
         "## Classification accuracy per architecture (%)",
@@ -113,7 +112,7 @@ def markdown(results: dict, archs: list[str]) -> str:
         seen = "yes" if get_arch(arch).seen else "no"
         lines.append(
             f"| {arch} | {seen} | "
-            + " | ".join(_pct(r["knn_accuracy"]["per_arch"][arch]) for r in scored.values())
+            + " | ".join(percent(r["knn_accuracy"]["per_arch"][arch]) for r in scored.values())
             + " |"
         )
     matrix = recall_matrix(results["retrieval"], archs)
@@ -129,10 +128,8 @@ def markdown(results: dict, archs: list[str]) -> str:
 def _tsne_pictures(store: EmbeddingStore, out: Path, seed: int) -> None:
     n = len(store.object_id)
     keep = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:TSNE_POINTS].sort().values.tolist()
-    z = store.embeddings[keep]
-    tsne_map(
-        z, [class_names(store.label)[i] for i in keep], "trained embeddings by class", out / "tsne_class.png", seed
-    )
+    z, classes = store.embeddings[keep], class_names(store.label)
+    tsne_map(z, [classes[i] for i in keep], "trained embeddings by class", out / "tsne_class.png", seed)
     tsne_map(z, [store.arch[i] for i in keep], "trained embeddings by architecture", out / "tsne_arch.png", seed)
 
 
