@@ -10,13 +10,23 @@ from torch_geometric.data import Batch
 
 from wsrl.archs import get_arch
 from wsrl.decoder import ImplicitDecoder
-from wsrl.encoder import ENCODER_PRESETS, EncoderConfig, GMNEncoder, embed_graphs, per_domain_standardize
+from wsrl.encoder import (
+    ENCODER_PRESETS,
+    STATS_EPS,
+    STATS_REL_EPS,
+    EncoderConfig,
+    GMNEncoder,
+    batch_graphs,
+    embed_graphs,
+    per_domain_standardize,
+)
 from wsrl.eval import knn_accuracy, precision_at_k, recall_at_k
 from wsrl.fields.field import RadianceField
 from wsrl.graph import nerf_to_graph
 from wsrl.losses import SigLIPLoss, rendering_loss
 from wsrl.nerf import NeRF, stack_fields, unstack_field
 from wsrl.sampler import PairSampler
+from wsrl.statistics import STATS_DIM, weight_statistics
 
 
 def _nerf(arch: str, seed: int = 0) -> NeRF:
@@ -91,6 +101,26 @@ def test_per_domain_standardize_removes_architecture_offsets():
         assert torch.allclose(rows.var(0, unbiased=False), torch.ones(5), atol=1e-3)
     shifted = x + torch.where(domain[:, None] == 3, 100.0, -7.0) * torch.ones(5)
     assert torch.allclose(per_domain_standardize(shifted, domain), z, atol=1e-4)
+    # features of tiny natural scale (hash-entry statistics) survive the relative floor, constants go to 0
+    tiny = torch.cat([1e-4 + 1e-6 * x, torch.full((12, 1), 3.7)], 1)
+    out = per_domain_standardize(tiny, domain, eps=STATS_EPS, rel_eps=STATS_REL_EPS)
+    assert torch.allclose(out[:, :5], z, atol=1e-3) and out[:, 5].abs().max() < 1e-2
+    assert per_domain_standardize(tiny, domain)[:, :5].abs().max() < 1e-2  # the default floor flattens them
+
+
+def test_readout_reads_the_weight_statistics():
+    torch.manual_seed(0)
+    graphs = [nerf_to_graph(_nerf("hash", seed)) for seed in range(3)]
+    with_stats = GMNEncoder(EncoderConfig(width=8, depth=1, embedding=4)).eval()
+    width = with_stats.config.width
+    with torch.no_grad():
+        pooled = with_stats.pool(batch_graphs(graphs))
+    assert pooled.shape == (3, 2 * width + STATS_DIM)
+    assert torch.allclose(pooled[:, 2 * width :], torch.stack([weight_statistics(g) for g in graphs]))
+    without = GMNEncoder(EncoderConfig(width=8, depth=1, embedding=4, statistics=False)).eval()
+    with torch.no_grad():
+        assert without.pool(batch_graphs(graphs)).shape == (3, 2 * width)
+        assert embed_graphs(without, graphs).shape == (3, 4)
 
 
 def test_siglip_prefers_matching_pairs():

@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-from wsrl.baselines import GROUPS, STATS, standardize, weight_statistics
 from wsrl.eval import probe_accuracy
 from wsrl.graph import EDGE_TYPES
+from wsrl.statistics import GROUPS, STATS, standardize, weight_statistics
 from wsrl.train import TrainConfig, train
 
 REPORT_KEYS = {"knn_accuracy", "retrieval", "baselines"}

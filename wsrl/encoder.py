@@ -6,8 +6,9 @@ After Lim et al. (2024) and gmnerf's ``EdgeMPNNDiT``, on torch-geometric:
   edge fields of :mod:`wsrl.graph` plus sinusoidal features of the parameter value;
 * :class:`EdgeNodeBlock`: one residual, pre-LayerNorm round of edge update (from both
   end nodes) and node update (mean of incoming and of outgoing edges);
-* :class:`DeepSetsReadout`: an MLP on every edge, the mean over a graph's edges, an MLP, with
-  features standardised per architecture (:func:`per_domain_standardize`).
+* :class:`DeepSetsReadout`: an MLP on every edge, the mean over a graph's edges joined by the
+  graph's weight statistics (:mod:`wsrl.statistics`), an MLP, with features standardised per
+  architecture (:func:`per_domain_standardize`).
 
 Hidden neurons carry no index (their ``position`` is -1), so permuting the hidden
 neurons of a NeRF permutes graph nodes and leaves the embedding unchanged.
@@ -24,10 +25,12 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import scatter
 
 from wsrl.graph import EDGE_TYPES, NODE_TYPES
+from wsrl.statistics import STATS_DIM, edge_statistics
 
 MAX_LAYER = 32  # layer ids are clamped to this
 MAX_POSITION = 256  # input/output positions are clamped to this
 VALUE_FREQUENCIES = (1.0, 3.0, 10.0, 30.0, 100.0)
+STATS_EPS, STATS_REL_EPS = 1e-30, 1e-10  # variance floors of the weight statistics (float32 rounding ~1e-14 rel.)
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class EncoderConfig:
     width: int = 64
     depth: int = 3
     embedding: int = 256
+    statistics: bool = True  # weight statistics of the graph enter the readout beside the pooled edges
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -131,7 +135,7 @@ class EdgeNodeBlock(MessagePassing):
         return e
 
 
-def per_domain_standardize(x: Tensor, domain: Tensor, eps: float = 1e-5) -> Tensor:
+def per_domain_standardize(x: Tensor, domain: Tensor, eps: float = 1e-5, rel_eps: float = 0.0) -> Tensor:
     """Each column of ``x`` to zero mean and unit variance within each domain (rows with equal ``domain``).
 
     A domain is a population of NeRFs of one architecture. Pooled features differ far more between
@@ -143,31 +147,40 @@ def per_domain_standardize(x: Tensor, domain: Tensor, eps: float = 1e-5) -> Tens
     normalisation does (Chang et al., CVPR 2019). The statistics are those of the rows given, so
     embeddings are defined for a population, like AdaBN: a training batch, or all NeRFs of an
     architecture embedded together.
+
+    The variance gets ``eps + rel_eps * mean**2`` added: an absolute floor, and one relative to the
+    column's scale for features whose natural scale is tiny (weight statistics of hash entries).
     """
     _, group = torch.unique(domain, return_inverse=True)
     mean = scatter(x, group, dim=0, reduce="mean")
     centred = x - mean[group]
-    var = scatter(centred * centred, group, dim=0, reduce="mean")
-    return centred / (var[group] + eps).sqrt()
+    var = scatter(centred * centred, group, dim=0, reduce="mean") + eps + rel_eps * mean * mean
+    return centred / var[group].sqrt()
 
 
 class DeepSetsReadout(nn.Module):
-    """``rho(mean_edges(phi(e)))`` per graph, standardised per domain before and after ``rho``.
+    """``rho([mean_edges(phi(e)), s])`` per graph, standardised per domain before and after ``rho``,
+    where ``s`` are ``extra`` per-graph features that follow the pooled ones (the weight statistics).
 
     phi's last linear layer commutes with the mean, so it runs after it (once per graph, not per edge).
     """
 
-    def __init__(self, width: int, embedding: int) -> None:
+    def __init__(self, width: int, embedding: int, extra: int = 0) -> None:
         super().__init__()
+        self.width = width
         self.norm = nn.LayerNorm(width)
         self.phi = nn.Sequential(nn.Linear(width, 2 * width), nn.ReLU())
-        self.rho = mlp(2 * width, 2 * width, embedding)
+        self.rho = mlp(2 * width + extra, 2 * width, embedding)
 
     def pool(self, e: Tensor, edge_graph: Tensor, n_graphs: int) -> Tensor:
         return scatter(self.phi(self.norm(e)), edge_graph, dim=0, dim_size=n_graphs, reduce="mean")
 
     def forward(self, pooled: Tensor, domain: Tensor) -> Tensor:
-        return per_domain_standardize(self.rho(per_domain_standardize(pooled, domain)), domain)
+        edges, extra = pooled[:, : 2 * self.width], pooled[:, 2 * self.width :]
+        # extra features (weight statistics) keep their own scale: hash-entry statistics vary by ~1e-5
+        extra = per_domain_standardize(extra, domain, eps=STATS_EPS, rel_eps=STATS_REL_EPS)
+        x = torch.cat([per_domain_standardize(edges, domain), extra], 1)
+        return per_domain_standardize(self.rho(x), domain)
 
 
 class GMNEncoder(nn.Module):
@@ -184,10 +197,10 @@ class GMNEncoder(nn.Module):
         self.nodes = NodeFeatures(config.width)
         self.edges = EdgeFeatures(config.width)
         self.blocks = nn.ModuleList(EdgeNodeBlock(config.width, i < config.depth - 1) for i in range(config.depth))
-        self.readout = DeepSetsReadout(config.width, config.embedding)
+        self.readout = DeepSetsReadout(config.width, config.embedding, STATS_DIM if config.statistics else 0)
 
     def pool(self, graphs: Batch | Data) -> Tensor:
-        """Per-graph pooled edge features ``[G, 2 * width]``."""
+        """Per-graph pooled edge features ``[G, 2 * width]``, then (``config.statistics``) the weight statistics."""
         if isinstance(graphs, Batch):
             node_graph, n_graphs = graphs.batch, graphs.num_graphs
         else:
@@ -196,7 +209,12 @@ class GMNEncoder(nn.Module):
         h, e = self.nodes(graphs.x), self.edges(standardize_values(graphs.edge_attr, edge_graph))
         for block in self.blocks:
             h, e = block(h, graphs.edge_index, e)
-        return self.readout.pool(e, edge_graph, n_graphs)
+        pooled = self.readout.pool(e, edge_graph, n_graphs)
+        if not self.config.statistics:
+            return pooled
+        counts = torch.bincount(edge_graph, minlength=n_graphs).tolist()
+        stats = torch.stack([edge_statistics(a) for a in graphs.edge_attr.split(counts)])
+        return torch.cat([pooled, stats], 1)
 
     def head(self, pooled: Tensor, domain: Tensor | None = None) -> Tensor:
         domain = torch.zeros(pooled.shape[0], dtype=torch.long) if domain is None else domain

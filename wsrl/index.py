@@ -15,9 +15,9 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from wsrl.atomic import save_torch
-from wsrl.baselines import standardize, weight_statistics
 from wsrl.dataset import ZooGraphs
 from wsrl.encoder import GMNEncoder, embed_graphs
+from wsrl.statistics import standardize, weight_statistics
 
 FORMAT = "wsrl.embeddings"
 

@@ -9,7 +9,7 @@ REPORT/ holds::
     tsne_class.png, tsne_arch.png, recall_heatmap.png, retrieval.png
 
 The baselines are the encoder untrained (same config, freshly initialised) and weight statistics
-(:mod:`wsrl.baselines`); all three are standardised per architecture alike.
+(:mod:`wsrl.statistics`); all three are standardised per architecture alike.
 """
 
 from __future__ import annotations
