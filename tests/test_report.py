@@ -9,8 +9,10 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
+from wsrl.bench import retrieve
 from wsrl.eval import probe_accuracy
 from wsrl.graph import EDGE_TYPES
+from wsrl.index import EmbeddingStore
 from wsrl.statistics import GROUPS, STATS, standardize, weight_statistics
 from wsrl.train import TrainConfig, train
 
@@ -59,6 +61,19 @@ def test_mlp_probe_learns_separable_classes():
     assert probe_accuracy(x[:60], labels[:60].tolist(), x[60:], labels[60:].tolist()) == 1.0
     shuffled = labels[torch.randperm(80, generator=gen)]
     assert probe_accuracy(x[:60], shuffled[:60].tolist(), x[60:], shuffled[60:].tolist()) < 0.7
+
+
+def test_retrieval_means_over_all_and_over_seen_pairs():
+    """Seen pairs (mlp, hash) match perfectly; pairs with the unseen mlp_sine never do."""
+    gen = torch.Generator().manual_seed(0)
+    objects = torch.nn.functional.normalize(torch.randn(6, 8, generator=gen), dim=1)
+    archs = ("mlp", "hash", "mlp_sine")
+    z = torch.cat([objects, objects, objects.roll(1, 0)])
+    ids = [f"o{i}" for i in range(6)] * 3
+    store = EmbeddingStore(z, ids, [0] * 18, [a for a in archs for _ in range(6)], ["test"] * 18)
+    r = retrieve(store)
+    assert r["seen_cross_arch_recall@1_mean"] == 1.0
+    assert r["cross_arch_recall@1_mean"] == pytest.approx(2 / 6)  # 2 of the 6 ordered pairs
 
 
 @pytest.fixture(scope="module")

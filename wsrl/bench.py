@@ -30,8 +30,9 @@ def classify(store: EmbeddingStore, k: int = 1, scale: str = "mini", probe: str 
     }
 
 
-def retrieve(store: EmbeddingStore, ks: tuple[int, ...] = (1, 5, 10), split: str = "test") -> dict:
-    """Every (query arch, gallery arch) pair on ``split``: recall@k of the same object, precision@k of the class."""
+def retrieve(store: EmbeddingStore, ks: tuple[int, ...] = (1, 5, 10), split: str = "test", scale: str = "mini") -> dict:
+    """Every (query arch, gallery arch) pair on ``split``: recall@k of the same object, precision@k of the class;
+    recall means over all pairs of different architectures, and over those of two seen architectures."""
     pairs = {}
     for q in store.archs:
         for g in store.archs:
@@ -42,8 +43,11 @@ def retrieve(store: EmbeddingStore, ks: tuple[int, ...] = (1, 5, 10), split: str
                 query.embeddings, query.label, gallery.embeddings, gallery.label, max(ks)
             )
             pairs[f"{q}->{g}"] = row
-    cross = [v for key, v in pairs.items() if key.split("->")[0] != key.split("->")[1]]
-    means = {
-        f"cross_arch_recall@{k}_mean": sum(v[f"recall@{k}"] for v in cross) / len(cross) if cross else None for k in ks
-    }
+    cross = {key: v for key, v in pairs.items() if key.split("->")[0] != key.split("->")[1]}
+    seen = {key: v for key, v in cross.items() if all(get_arch(a, scale).seen for a in key.split("->"))}
+    means = {}
+    for prefix, rows in (("", cross), ("seen_", seen)):
+        for k in ks:
+            values = [v[f"recall@{k}"] for v in rows.values()]
+            means[f"{prefix}cross_arch_recall@{k}_mean"] = sum(values) / len(values) if values else None
     return {"pairs": pairs, **means}

@@ -217,12 +217,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _print_summary(results: dict, out: Path) -> None:
-    from wsrl.report import percent, summary_rows
+    from wsrl.report import percent, ratio, summary_rows
 
-    print(f"{'method':<20}{'cls seen %':>11}{'cls unseen %':>13}{'cross R@1':>11}{'cross R@5':>11}")
+    print(f"{'method':<20}{'cls seen %':>11}{'cls unseen %':>13}{'cross R@1':>11}{'cross R@5':>11}{'seen R@1':>10}")
     for row in summary_rows(results):
-        seen, unseen = percent(row["seen"]), percent(row["unseen"])
-        print(f"{row['method']:<20}{seen:>11}{unseen:>13}{row['recall@1']:>11.3f}{row['recall@5']:>11.3f}")
+        cells = f"{percent(row['seen']):>11}{percent(row['unseen']):>13}{ratio(row['recall@1']):>11}"
+        print(f"{row['method']:<20}{cells}{ratio(row['recall@5']):>11}{ratio(row['seen recall@1']):>10}")
     print(f"report: {out / 'results.md'} (results.json, CSV files, pictures alongside)")
 
 
