@@ -13,7 +13,7 @@ from wsrl.bench import retrieve
 from wsrl.eval import probe_accuracy
 from wsrl.graph import EDGE_TYPES
 from wsrl.index import EmbeddingStore
-from wsrl.statistics import GROUPS, STATS, standardize, weight_statistics
+from wsrl.statistics import GROUPS, STATS, standardize_statistics, weight_statistics
 from wsrl.train import TrainConfig, train
 
 REPORT_KEYS = {"knn_accuracy", "retrieval", "baselines"}
@@ -48,7 +48,7 @@ def test_weight_statistics_by_role():
 
 def test_standardize_zero_mean_unit_variance():
     x = torch.randn(50, 4) * torch.tensor([1.0, 10.0, 0.1, 0.0]) + 3.0
-    z = standardize(x)
+    z = standardize_statistics(x)
     assert torch.allclose(z.mean(0), torch.zeros(4), atol=1e-5)
     assert torch.allclose(z.std(0, unbiased=False)[:3], torch.ones(3), atol=1e-4) and torch.all(z[:, 3] == 0)
 

@@ -8,7 +8,7 @@ After Lim et al. (2024) and gmnerf's ``EdgeMPNNDiT``, on torch-geometric:
   end nodes) and node update (mean of incoming and of outgoing edges);
 * :class:`DeepSetsReadout`: an MLP on every edge, the mean over a graph's edges joined by the
   graph's weight statistics (:mod:`wsrl.statistics`), an MLP, with features standardised per
-  architecture (:func:`per_domain_standardize`).
+  architecture (:func:`wsrl.standardize.per_domain_standardize`).
 
 Hidden neurons carry no index (their ``position`` is -1), so permuting the hidden
 neurons of a NeRF permutes graph nodes and leaves the embedding unchanged.
@@ -25,12 +25,12 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import scatter
 
 from wsrl.graph import EDGE_TYPES, NODE_TYPES
-from wsrl.statistics import STATS_DIM, edge_statistics
+from wsrl.standardize import per_domain_standardize
+from wsrl.statistics import STATS_DIM, edge_statistics, standardize_statistics
 
 MAX_LAYER = 32  # layer ids are clamped to this
 MAX_POSITION = 256  # input/output positions are clamped to this
 VALUE_FREQUENCIES = (1.0, 3.0, 10.0, 30.0, 100.0)
-STATS_EPS, STATS_REL_EPS = 1e-30, 1e-10  # variance floors of the weight statistics (float32 rounding ~1e-14 rel.)
 
 
 @dataclass(frozen=True)
@@ -135,29 +135,6 @@ class EdgeNodeBlock(MessagePassing):
         return e
 
 
-def per_domain_standardize(x: Tensor, domain: Tensor, eps: float = 1e-5, rel_eps: float = 0.0) -> Tensor:
-    """Each column of ``x`` to zero mean and unit variance within each domain (rows with equal ``domain``).
-
-    A domain is a population of NeRFs of one architecture. Pooled features differ far more between
-    architectures than between the objects of one architecture, so with one normalisation for all
-    the object lives in a tiny deviation from an architecture-wide offset: embeddings of one
-    architecture start collapsed (cosine ~1), and a contrastive loss whose pairs all straddle two
-    architectures gets no gradient to remove the offset (measured: training recall stays at chance).
-    Standardising per architecture removes the offset by construction, as domain-specific batch
-    normalisation does (Chang et al., CVPR 2019). The statistics are those of the rows given, so
-    embeddings are defined for a population, like AdaBN: a training batch, or all NeRFs of an
-    architecture embedded together.
-
-    The variance gets ``eps + rel_eps * mean**2`` added: an absolute floor, and one relative to the
-    column's scale for features whose natural scale is tiny (weight statistics of hash entries).
-    """
-    _, group = torch.unique(domain, return_inverse=True)
-    mean = scatter(x, group, dim=0, reduce="mean")
-    centred = x - mean[group]
-    var = scatter(centred * centred, group, dim=0, reduce="mean") + eps + rel_eps * mean * mean
-    return centred / var[group].sqrt()
-
-
 class DeepSetsReadout(nn.Module):
     """``rho([mean_edges(phi(e)), s])`` per graph, standardised per domain before and after ``rho``,
     where ``s`` are ``extra`` per-graph features that follow the pooled ones (the weight statistics).
@@ -177,8 +154,7 @@ class DeepSetsReadout(nn.Module):
 
     def forward(self, pooled: Tensor, domain: Tensor) -> Tensor:
         edges, extra = pooled[:, : 2 * self.width], pooled[:, 2 * self.width :]
-        # extra features (weight statistics) keep their own scale: hash-entry statistics vary by ~1e-5
-        extra = per_domain_standardize(extra, domain, eps=STATS_EPS, rel_eps=STATS_REL_EPS)
+        extra = standardize_statistics(extra, domain)
         x = torch.cat([per_domain_standardize(edges, domain), extra], 1)
         return per_domain_standardize(self.rho(x), domain)
 

@@ -17,7 +17,7 @@ from torch_geometric.data import Data
 from wsrl.atomic import save_torch
 from wsrl.dataset import ZooGraphs
 from wsrl.encoder import GMNEncoder, embed_graphs
-from wsrl.statistics import standardize, weight_statistics
+from wsrl.statistics import standardize_statistics, weight_statistics
 
 FORMAT = "wsrl.embeddings"
 
@@ -92,4 +92,8 @@ def embed_zoo(encoder: GMNEncoder, data: ZooGraphs, meta: dict | None = None) ->
 
 def weight_statistics_zoo(data: ZooGraphs, meta: dict | None = None) -> EmbeddingStore:
     """The weight-statistics baseline of every NeRF of ``data``, standardised per architecture."""
-    return zoo_store(data, lambda graphs: standardize(torch.stack([weight_statistics(g) for g in graphs])), meta)
+
+    def features(graphs: list[Data]) -> Tensor:
+        return standardize_statistics(torch.stack([weight_statistics(g) for g in graphs]))
+
+    return zoo_store(data, features, meta)

@@ -18,11 +18,15 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from wsrl.graph import EDGE_TYPES
+from wsrl.standardize import per_domain_standardize
 
 GROUPS = ("all", "grid", "first", "middle", "last", "bias")
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 STATS = ("mean", "std", "mean_abs", *(f"q{int(100 * q):02d}" for q in QUANTILES), "log_count")
 STATS_DIM = len(GROUPS) * len(STATS)
+# variance floors of standardised statistics: absolute, and relative to the column's mean squared. Hash-entry
+# statistics vary by ~1e-5 and must keep their scale; float32 rounding of constant columns is ~1e-14 relative.
+STATS_EPS, STATS_REL_EPS = 1e-30, 1e-10
 
 
 def _groups(edge_attr: Tensor) -> dict[str, Tensor]:
@@ -61,7 +65,7 @@ def edge_statistics(edge_attr: Tensor) -> Tensor:
     return torch.cat([_stats(groups[name]) for name in GROUPS])
 
 
-def standardize(features: Tensor) -> Tensor:
-    """Each feature to zero mean, unit variance over the rows (constant features become 0)."""
-    std = features.std(0, unbiased=False)
-    return (features - features.mean(0)) / torch.where(std > 0, std, torch.ones_like(std))
+def standardize_statistics(stats: Tensor, domain: Tensor | None = None) -> Tensor:
+    """Weight statistics ``[n, STATS_DIM]`` standardised per domain (default: one population), constant
+    columns (an architecture without a group) to 0: the baseline's features and the encoder's readout input."""
+    return per_domain_standardize(stats, domain, eps=STATS_EPS, rel_eps=STATS_REL_EPS)
