@@ -82,3 +82,44 @@ def test_embed_and_bench_cli(tiny_zoo, tmp_path, capsys):
     assert 0.0 <= result["cross_arch_recall@1_mean"] <= 1.0
     assert main(["embed", "--ckpt", str(tiny_zoo / "nothing"), "--data", str(tiny_zoo), "--out", str(emb)]) == 2
     assert "nothing" in capsys.readouterr().err
+
+
+def test_augment_values_perturbs_only_values_and_leaves_the_input_intact():
+    from torch_geometric.data import Batch, Data
+
+    from wsrl.train import augment_values
+
+    attr = torch.cat([torch.linspace(-1.0, 1.0, 4000)[:, None], torch.arange(4000.0)[:, None].expand(-1, 6)], 1)
+    graphs = Batch.from_data_list([Data(x=torch.zeros(2, 3), edge_index=torch.zeros(2, 4000, dtype=torch.long))])
+    graphs.edge_attr = attr.clone()
+    a = augment_values(graphs, 0.2, torch.Generator().manual_seed(0))
+    b = augment_values(graphs, 0.2, torch.Generator().manual_seed(0))
+    assert torch.equal(a.edge_attr, b.edge_attr)  # deterministic for a generator
+    assert torch.equal(graphs.edge_attr, attr)  # the cached graphs are not modified
+    assert torch.equal(a.edge_attr[:, 1:], attr[:, 1:])  # layer, type, positions, ... unchanged
+    ratio = a.edge_attr[:, 0] / attr[:, 0]
+    assert abs(float((ratio - 1).std()) - 0.2) < 0.02 and abs(float((ratio - 1).mean())) < 0.02
+
+
+def test_contrastive_loss_reads_a_projection_of_the_embedding():
+    from wsrl.archs import get_arch
+    from wsrl.decoder import DECODER_PRESETS
+    from wsrl.encoder import EncoderConfig, batch_graphs
+    from wsrl.fields.field import RadianceField
+    from wsrl.graph import nerf_to_graph
+    from wsrl.nerf import unstack_field
+    from wsrl.train import WeightSpaceModel
+
+    nerfs = unstack_field(RadianceField.create(get_arch("mlp"), 4, seed=0))
+    graphs, domain = batch_graphs([nerf_to_graph(n) for n in nerfs]), torch.zeros(4, dtype=torch.long)
+    torch.manual_seed(0)
+    enc, dec = EncoderConfig(width=8, depth=1, embedding=4), DECODER_PRESETS["mini"]
+    model = WeightSpaceModel("con", enc, dec)
+    before = model(graphs, domain, None, 8, torch.Generator())["con"]
+    z = model.encoder(graphs, domain)
+    with torch.no_grad():
+        model.projector[0].weight.mul_(-3.0)
+    assert not torch.allclose(model(graphs, domain, None, 8, torch.Generator())["con"], before)  # the loss reads it
+    assert torch.equal(model.encoder(graphs, domain), z)  # the embedding does not
+    assert WeightSpaceModel("con", enc, dec, projector=False).projector is None
+    assert WeightSpaceModel("rec", enc, dec).projector is None  # no contrastive loss, nothing to project

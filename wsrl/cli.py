@@ -155,6 +155,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         pairs_per_batch=args.pairs_per_batch,
         lr=args.lr,
+        projector=not args.no_projector,
+        value_noise=args.value_noise,
         seed=args.seed,
     )
     rows = train(args.data, args.out, cfg, resume=args.resume, progress=not args.quiet, until_epoch=args.until_epoch)
@@ -309,6 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=train_defaults.epochs)
     p.add_argument("--pairs-per-batch", type=int, default=train_defaults.pairs_per_batch)
     p.add_argument("--lr", type=float, default=train_defaults.lr)
+    p.add_argument("--no-projector", action="store_true", help="SigLIP on the embeddings, not on a projection")
+    p.add_argument(
+        "--value-noise", type=float, default=train_defaults.value_noise, help="relative noise on training weights"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     p.add_argument("--until-epoch", type=int, help="stop after this epoch (continue later with --resume)")
