@@ -10,13 +10,7 @@ from torch_geometric.data import Batch
 
 from wsrl.archs import get_arch
 from wsrl.decoder import ImplicitDecoder
-from wsrl.encoder import (
-    ENCODER_PRESETS,
-    EncoderConfig,
-    GMNEncoder,
-    batch_graphs,
-    embed_graphs,
-)
+from wsrl.encoder import ENCODER_PRESETS, EncoderConfig, GMNEncoder, batch_graphs, embed_graphs
 from wsrl.eval import knn_accuracy, precision_at_k, recall_at_k
 from wsrl.fields.field import RadianceField
 from wsrl.graph import nerf_to_graph

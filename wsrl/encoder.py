@@ -152,7 +152,8 @@ class DeepSetsReadout(nn.Module):
     def pool(self, e: Tensor, edge_graph: Tensor, n_graphs: int) -> Tensor:
         return scatter(self.phi(self.norm(e)), edge_graph, dim=0, dim_size=n_graphs, reduce="mean")
 
-    def forward(self, pooled: Tensor, domain: Tensor) -> Tensor:
+    def forward(self, pooled: Tensor, domain: Tensor | None = None) -> Tensor:
+        """Embeddings of the pooled rows, standardised per ``domain`` (default: one population)."""
         edges, extra = pooled[:, : 2 * self.width], pooled[:, 2 * self.width :]
         extra = standardize_statistics(extra, domain)
         x = torch.cat([per_domain_standardize(edges, domain), extra], 1)
@@ -193,7 +194,6 @@ class GMNEncoder(nn.Module):
         return torch.cat([pooled, stats], 1)
 
     def head(self, pooled: Tensor, domain: Tensor | None = None) -> Tensor:
-        domain = torch.zeros(pooled.shape[0], dtype=torch.long) if domain is None else domain
         return self.readout(pooled, domain)
 
     def forward(self, graphs: Batch | Data, domain: Tensor | None = None) -> Tensor:
