@@ -13,7 +13,7 @@ from wsrl.convert import load_shard
 from wsrl.fields.encodings import frequency_encode
 from wsrl.fields.field import RadianceField
 from wsrl.fields.tcnn import tcnn_param_count, to_tcnn_params
-from wsrl.graph import graph_forward, nerf_to_graph
+from wsrl.graph import SCHEMA_VERSION, graph_forward, nerf_to_graph
 from wsrl.nerf import save_nerf, unstack_field
 
 
@@ -133,6 +133,10 @@ def test_convert_batch_reports_failures_and_resumes(tmp_path, capsys):
     assert "FAILED" in printed and "broken.pth" in printed
     graphs = [g for shard in sorted(out.glob("shard_*.pt")) for g in load_shard(shard)]
     assert sorted(g.object_id for g in graphs) == sorted([*nerfs, "own"])
+    older = torch.load(next(out.glob("shard_*.pt")), weights_only=True)
+    torch.save({**older, "version": SCHEMA_VERSION - 1}, tmp_path / "older.pt")
+    with pytest.raises(ValueError, match=rf"older\.pt: graphs of schema version {SCHEMA_VERSION - 1}.*convert"):
+        load_shard(tmp_path / "older.pt")
     xyz = torch.rand(32, 3) * 1.4 - 0.7
     for g in graphs:
         nerf = nerfs.get(g.object_id, wsrl_nerf)

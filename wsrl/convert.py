@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from wsrl.atomic import save_json, save_torch
 from wsrl.converters import ConversionError, read_checkpoint
-from wsrl.graph import DEFAULT_MAX_EDGES, nerf_to_graph
+from wsrl.graph import DEFAULT_MAX_EDGES, SCHEMA_VERSION, nerf_to_graph
 
 GRAPH_META = ("arch", "spec", "object_id", "class_label", "split")
 
@@ -37,7 +37,7 @@ def pack_graphs(graphs: Sequence[Data]) -> dict:
     n_edges = torch.tensor([g.num_edges for g in graphs])
     return {
         "format": "wsrl.graphs",
-        "version": 1,
+        "version": SCHEMA_VERSION,
         "x": torch.cat([g.x for g in graphs]),
         "edge_index": torch.cat([g.edge_index for g in graphs], 1),
         "edge_attr": torch.cat([g.edge_attr for g in graphs]),
@@ -48,8 +48,15 @@ def pack_graphs(graphs: Sequence[Data]) -> dict:
     }
 
 
-def unpack_graphs(packed: dict) -> list[Data]:
-    """Inverse of :func:`pack_graphs`."""
+def unpack_graphs(packed: dict, source: str = "packed graphs") -> list[Data]:
+    """Inverse of :func:`pack_graphs`; graphs of another schema version are refused (convert again)."""
+    if not isinstance(packed, dict) or packed.get("format") != "wsrl.graphs":
+        raise ValueError(f"{source}: not a wsrl graph file (expected a dict with format='wsrl.graphs')")
+    if packed.get("version") != SCHEMA_VERSION:
+        raise ValueError(
+            f"{source}: graphs of schema version {packed.get('version')!r}, this wsrl reads version "
+            f"{SCHEMA_VERSION}; convert the checkpoints again"
+        )
     out = []
     node_ptr, edge_ptr = packed["node_ptr"].tolist(), packed["edge_ptr"].tolist()
     for i, meta in enumerate(packed["meta"]):
@@ -69,7 +76,7 @@ def unpack_graphs(packed: dict) -> list[Data]:
 
 def load_shard(path: str | os.PathLike) -> list[Data]:
     """Graphs of one shard (weights-only load)."""
-    return unpack_graphs(torch.load(path, map_location="cpu", weights_only=True))
+    return unpack_graphs(torch.load(path, map_location="cpu", weights_only=True), str(path))
 
 
 @dataclass(frozen=True)

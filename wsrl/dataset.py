@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from wsrl.archs import SCENE_AABB
 from wsrl.atomic import save_torch
 from wsrl.convert import pack_graphs, unpack_graphs
-from wsrl.graph import nerf_to_graph
+from wsrl.graph import SCHEMA_VERSION, nerf_to_graph
 from wsrl.nerf import stack_fields
 from wsrl.render import RenderConfig, camera_rays, render_rays
 from wsrl.views import focal_length, sphere_poses
@@ -76,14 +76,17 @@ class ZooGraphs:
         return self.zoo.root / "cache" / f"{kind}_{arch}.pt"
 
     def _graphs(self, arch: str) -> list[Data]:
+        """The cached graphs of ``arch``, built (again) when missing or of an older graph schema."""
         path = self._cache("graphs", arch)
-        if not path.exists():
+        packed = torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
+        if packed is None or packed.get("version") != SCHEMA_VERSION:
             graphs = [
                 nerf_to_graph(self.zoo.load(arch, o["id"]))
                 for o in tqdm(self.objects, desc=f"graphs {arch}", leave=False)
             ]
-            save_torch(path, pack_graphs(graphs))
-        return unpack_graphs(torch.load(path, map_location="cpu", weights_only=True))
+            packed = pack_graphs(graphs)
+            save_torch(path, packed)
+        return unpack_graphs(packed, str(path))
 
     @torch.no_grad()
     def _rays(self, arch: str) -> RayBank:

@@ -43,6 +43,8 @@ from wsrl.nerf import NeRF
 NODE_TYPES = {"input": 0, "hidden": 1, "output": 2, "bias": 3, "plane_cell": 4, "hash_entry": 5, "direction": 6}
 EDGE_TYPES = {"linear": 0, "bias": 1, "triplane": 2, "hash": 3}
 DEFAULT_MAX_EDGES = 200_000
+# bumped whenever the graph of a NeRF changes; packed graphs and caches record it (wsrl.convert)
+SCHEMA_VERSION = 1
 
 
 class _Builder:
