@@ -65,7 +65,9 @@ def test_torchrun_two_ranks_on_cpu(tiny_zoo, tmp_path):
 
 
 def test_embed_and_bench_cli(tiny_zoo, tmp_path, capsys):
+    from wsrl.bench import retrieve
     from wsrl.cli import main
+    from wsrl.eval import knn_accuracy
     from wsrl.index import EmbeddingStore
 
     emb = tmp_path / "emb.pt"
@@ -80,6 +82,15 @@ def test_embed_and_bench_cli(tiny_zoo, tmp_path, capsys):
     result = json.loads((tmp_path / "r.json").read_text())
     assert len(result["pairs"]) == 9 and result["pairs"]["mlp->mlp"]["recall@1"] == 1.0  # same NeRFs: exact match
     assert 0.0 <= result["cross_arch_recall@1_mean"] <= 1.0
+    # --split val scores the validation objects (classifiers still fitted on train)
+    assert main(["bench", "classify", str(emb), "--split", "val", "--json", str(tmp_path / "v.json")]) == 0
+    result = json.loads((tmp_path / "v.json").read_text())
+    train, val = store.select("hash", "train"), store.select("hash", "val")
+    assert val.object_id and result["split"] == "val"
+    assert result["per_arch"]["hash"] == knn_accuracy(train.embeddings, train.label, val.embeddings, val.label)
+    assert main(["bench", "retrieve", str(emb), "--split", "val", "--json", str(tmp_path / "rv.json")]) == 0
+    pairs = json.loads((tmp_path / "rv.json").read_text())["pairs"]
+    assert pairs["mlp->triplane"] == retrieve(store, split="val")["pairs"]["mlp->triplane"] != {}
     assert main(["embed", "--ckpt", str(tiny_zoo / "nothing"), "--data", str(tiny_zoo), "--out", str(emb)]) == 2
     assert "nothing" in capsys.readouterr().err
 

@@ -7,14 +7,17 @@ from wsrl.eval import PROBES, knn_accuracy, precision_at_k, probe_accuracy, reca
 from wsrl.index import EmbeddingStore
 
 
-def classify(store: EmbeddingStore, k: int = 1, scale: str = "mini", probe: str = "knn") -> dict:
-    """Classification per architecture, fitted on that architecture's train split, scored on its test
-    split: a cosine k-NN (``probe="knn"``) or the paper's MLP probe (``probe="mlp"``)."""
+def classify(store: EmbeddingStore, k: int = 1, scale: str = "mini", probe: str = "knn", split: str = "test") -> dict:
+    """Classification per architecture, fitted on that architecture's train split, scored on ``split``
+    (``val`` for choosing settings, ``test`` for reporting): a cosine k-NN (``probe="knn"``) or the
+    paper's MLP probe (``probe="mlp"``)."""
     if probe not in PROBES:
         raise ValueError(f"probe must be one of {PROBES}, got {probe!r}")
     per_arch = {}
     for arch in store.archs:
-        train, test = store.select(arch, "train"), store.select(arch, "test")
+        train, test = store.select(arch, "train"), store.select(arch, split)
+        if not test.object_id:
+            raise ValueError(f"arch {arch!r}: no embeddings of split {split!r} to score")
         if probe == "knn":
             per_arch[arch] = knn_accuracy(train.embeddings, train.label, test.embeddings, test.label, k)
         else:
@@ -23,6 +26,7 @@ def classify(store: EmbeddingStore, k: int = 1, scale: str = "mini", probe: str 
     unseen = [v for a, v in per_arch.items() if not get_arch(a, scale).seen]
     return {
         "probe": probe,
+        "split": split,
         "k": k,
         "per_arch": per_arch,
         "seen_mean": sum(seen) / len(seen) if seen else None,

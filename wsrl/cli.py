@@ -200,14 +200,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     store = EmbeddingStore.load(args.embeddings)
     if args.bench_command == "classify":
-        result = classify(store, args.k, probe=args.probe)
+        result = classify(store, args.k, probe=args.probe, split=args.split)
         for arch, acc in result["per_arch"].items():
             print(f"{arch:<16}{100 * acc:6.1f}%")
         means = {k: "n/a" if result[k] is None else f"{100 * result[k]:.1f}%" for k in ("seen_mean", "unseen_mean")}
         name = f"k-NN (k={args.k})" if args.probe == "knn" else "MLP probe"
         print(f"{name} seen mean {means['seen_mean']}  unseen mean {means['unseen_mean']}")
     else:
-        result = retrieve(store)
+        result = retrieve(store, split=args.split)
         for pair, row in result["pairs"].items():
             print(f"{pair:<32}" + "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
         print(f"cross-architecture recall@1 mean {result['cross_arch_recall@1_mean']:.3f}")
@@ -340,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = bench.add_parser(name, help=text)
         p.add_argument("embeddings")
         p.add_argument("--k", type=int, default=1)
+        p.add_argument("--split", choices=("test", "val"), default="test", help="the split scored (val: for choosing)")
         if name == "classify":
             p.add_argument("--probe", choices=PROBES, default="knn", help="k-NN or the paper's MLP probe")
         p.add_argument("--json", help="also write the result as JSON")
