@@ -137,6 +137,9 @@ def test_convert_batch_reports_failures_and_resumes(tmp_path, capsys):
     torch.save({**older, "version": SCHEMA_VERSION - 1}, tmp_path / "older.pt")
     with pytest.raises(ValueError, match=rf"older\.pt: graphs of schema version {SCHEMA_VERSION - 1}.*convert"):
         load_shard(tmp_path / "older.pt")
+    torch.save({"x": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match=r"other\.pt: not a wsrl graph file"):
+        load_shard(tmp_path / "other.pt")
     xyz = torch.rand(32, 3) * 1.4 - 0.7
     for g in graphs:
         nerf = nerfs.get(g.object_id, wsrl_nerf)

@@ -29,6 +29,7 @@ from wsrl.converters import ConversionError, read_checkpoint
 from wsrl.graph import DEFAULT_MAX_EDGES, SCHEMA_VERSION, nerf_to_graph
 
 GRAPH_META = ("arch", "spec", "object_id", "class_label", "split")
+FORMAT = "wsrl.graphs"
 
 
 def pack_graphs(graphs: Sequence[Data]) -> dict:
@@ -36,7 +37,7 @@ def pack_graphs(graphs: Sequence[Data]) -> dict:
     n_nodes = torch.tensor([g.num_nodes for g in graphs])
     n_edges = torch.tensor([g.num_edges for g in graphs])
     return {
-        "format": "wsrl.graphs",
+        "format": FORMAT,
         "version": SCHEMA_VERSION,
         "x": torch.cat([g.x for g in graphs]),
         "edge_index": torch.cat([g.edge_index for g in graphs], 1),
@@ -50,8 +51,8 @@ def pack_graphs(graphs: Sequence[Data]) -> dict:
 
 def unpack_graphs(packed: dict, source: str = "packed graphs") -> list[Data]:
     """Inverse of :func:`pack_graphs`; graphs of another schema version are refused (convert again)."""
-    if not isinstance(packed, dict) or packed.get("format") != "wsrl.graphs":
-        raise ValueError(f"{source}: not a wsrl graph file (expected a dict with format='wsrl.graphs')")
+    if not isinstance(packed, dict) or packed.get("format") != FORMAT:
+        raise ValueError(f"{source}: not a wsrl graph file (expected a dict with format={FORMAT!r})")
     if packed.get("version") != SCHEMA_VERSION:
         raise ValueError(
             f"{source}: graphs of schema version {packed.get('version')!r}, this wsrl reads version "
