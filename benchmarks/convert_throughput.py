@@ -17,11 +17,12 @@ from pathlib import Path
 import torch
 from wsrl.converters import read_checkpoint
 
-from wsrl.archs import SCALES, get_arch, list_archs, nerfacto_base_spec
-from wsrl.atomic import save_json
-from wsrl.fields.field import RadianceField
-from wsrl.graph import DEFAULT_MAX_EDGES, nerf_to_graph
-from wsrl.nerf import unstack_field
+from wsrl.files import save_json
+from wsrl.graph.build import nerf_to_graph
+from wsrl.graph.schema import DEFAULT_MAX_EDGES
+from wsrl.nerf.archs import SCALES, get_arch, list_archs, nerfacto_base_spec
+from wsrl.nerf.checkpoint import unstack_field
+from wsrl.nerf.fields.field import RadianceField
 
 
 def graphs_per_second(spec, n: int) -> tuple[float, int, int]:
@@ -34,7 +35,7 @@ def graphs_per_second(spec, n: int) -> tuple[float, int, int]:
 
 
 def nerfacto_case(max_edges: int) -> dict:
-    """A nerfstudio nerfacto checkpoint at its default sizes (gen-3 keys, FORMATS §2.4) read and converted.
+    """A nerfstudio nerfacto checkpoint at its default sizes (gen-3 keys, docs/formats.md §2.4) read and converted.
 
     Runs in a fresh process so ``ru_maxrss`` measures this conversion alone.
     """

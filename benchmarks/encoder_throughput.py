@@ -15,12 +15,13 @@ import time
 import torch
 from torch_geometric.data import Batch
 
-from wsrl.archs import get_arch, list_archs
-from wsrl.atomic import save_json
-from wsrl.encoder import ENCODER_PRESETS, GMNEncoder
-from wsrl.fields.field import RadianceField
-from wsrl.graph import nerf_to_graph
-from wsrl.nerf import unstack_field
+from wsrl.encoder.config import ENCODER_PRESETS
+from wsrl.encoder.gmn import GMNEncoder
+from wsrl.files import save_json
+from wsrl.graph.build import nerf_to_graph
+from wsrl.nerf.archs import get_arch, list_archs
+from wsrl.nerf.checkpoint import unstack_field
+from wsrl.nerf.fields.field import RadianceField
 
 
 def graphs_per_second(encoder: GMNEncoder, batch: Batch, backward: bool, repeats: int) -> float:

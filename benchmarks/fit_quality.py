@@ -15,23 +15,23 @@ from pathlib import Path
 
 import torch
 
-from wsrl.archs import get_arch, list_archs
-from wsrl.atomic import atomic_write, save_json, save_png
-from wsrl.fidelity import ground_truth_views, render_fidelity
-from wsrl.fit import FitConfig, fit_distill, fit_photometric
-from wsrl.render import image_grid
-from wsrl.sdf import TEST_SCENES, SceneBatch
+from wsrl.files import atomic_write, save_json, save_png
+from wsrl.nerf.archs import BENCHMARK_SEEN, get_arch, list_archs
+from wsrl.nerf.fidelity import ground_truth_views, render_fidelity
+from wsrl.nerf.fit import FitConfig, fit_distill, fit_photometric
+from wsrl.nerf.render import image_grid
+from wsrl.zoo.sdf import TEST_SCENES, SceneBatch
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", default="mini")
-    parser.add_argument("--scene", default="sphere_on_box", choices=sorted(TEST_SCENES))
+    parser.add_argument("--scene", default="sphere_on_box", choices=TEST_SCENES.names())
     parser.add_argument("--photometric-steps", type=int, default=600)
     parser.add_argument("--out", default="runs/fit_quality")
     args = parser.parse_args()
     out = Path(args.out)
-    scene = TEST_SCENES[args.scene]()
+    scene = TEST_SCENES.get(args.scene)()
     truth = SceneBatch([scene])
     results = []
     rows = {"distill": [], "photometric": []}
@@ -39,7 +39,7 @@ def main() -> None:
     views = ground_truth_views(truth)
     photo_cfg = FitConfig(steps=args.photometric_steps, rays=512, n_samples=48, progress=False)
 
-    for mode, names in (("distill", list_archs(args.scale)), ("photometric", list_archs(args.scale, seen=True))):
+    for mode, names in (("distill", list_archs(args.scale)), ("photometric", list(BENCHMARK_SEEN))):
         for name in names:
             spec = get_arch(name, args.scale)
             start = time.perf_counter()

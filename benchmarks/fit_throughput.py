@@ -2,7 +2,7 @@
 
 Both runs do the same work per NeRF (same steps, same points per step); only the
 number of NeRFs trained together differs. As in ``wsrl zoo build``, the ground-truth
-point pool is drawn once per object (:func:`wsrl.fit.distill_pool`) and shared by the
+point pool is drawn once per object (:func:`wsrl.nerf.fit.distill_pool`) and shared by the
 fits; its cost is reported apart. Both modes are warmed up before timing (first calls
 into PyTorch kernels cost about a second per process). The figure reported is NeRFs/min
 at the measured step count and, extrapolated linearly, at the default 2000 steps.
@@ -18,10 +18,10 @@ import time
 
 import torch
 
-from wsrl.archs import get_arch
-from wsrl.atomic import save_json
-from wsrl.fit import FitConfig, Pool, distill_pool, fit_distill
-from wsrl.sdf import sphere_on_box
+from wsrl.files import save_json
+from wsrl.nerf.archs import get_arch
+from wsrl.nerf.fit import FitConfig, Pool, distill_pool, fit_distill
+from wsrl.zoo.sdf import sphere_on_box
 
 
 def measure(arch: str, pool: Pool, n_nerfs: int, batch_size: int, steps: int, points: int) -> float:

@@ -20,7 +20,7 @@ import faiss
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
-from wsrl.atomic import save_json
+from wsrl.files import save_json
 
 
 def unit(x: np.ndarray) -> np.ndarray:

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from sklearn.neighbors import KNeighborsClassifier
 
-from wsrl.zoo import PRESETS, occupancy_grid, plan_zoo
+from wsrl.zoo.build import PRESETS, plan_zoo
+from wsrl.zoo.sdf import occupancy_grid
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from wsrl.converters.checks import ConversionError, load_weights
@@ -22,40 +23,44 @@ from wsrl.converters.nerfstudio import is_nerfstudio, read_nerfstudio
 from wsrl.converters.nf2vec import WEIGHTS_FILE, is_nf2vec, read_nf2vec
 from wsrl.converters.sequential import is_sequential_state, read_module, read_sequential_state
 
-from wsrl.nerf import FORMAT, NeRF, nerf_from_payload
+from wsrl.errors import WsrlError
+from wsrl.nerf.checkpoint import FORMAT, NeRF, nerf_from_payload
+from wsrl.registry import Registry
 
-FORMATS = ("wsrl", "nf2vec", "nerfstudio", "sequential")
+
+@dataclass(frozen=True)
+class Format:
+    """A checkpoint format: how to recognise a loaded payload and how to read it as a NeRF."""
+
+    detect: Callable[[object], bool]
+    read: Callable[[object, str, str | None], NeRF]
+
+
+def _is_wsrl(payload: object) -> bool:
+    return isinstance(payload, dict) and payload.get("format") == FORMAT
 
 
 def _read_wsrl(payload: object, source: str, arch: str | None) -> NeRF:
     try:
         nerf = nerf_from_payload(payload, source)
-    except ValueError as exc:
+    except WsrlError as exc:
         raise ConversionError(str(exc)) from None
     if arch is not None and nerf.spec.name != arch:
         raise ConversionError(f"{source}: checkpoint holds architecture {nerf.spec.name!r}, --arch says {arch!r}")
     return nerf
 
 
-READERS: dict[str, Callable[[object, str, str | None], NeRF]] = {
-    "wsrl": _read_wsrl,
-    "nf2vec": read_nf2vec,  # type: ignore[dict-item]
-    "nerfstudio": read_nerfstudio,  # type: ignore[dict-item]
-    "sequential": read_sequential_state,  # type: ignore[dict-item]
-}
+# detection tries formats in registration order; adding a format is one ``FORMATS.register`` here
+FORMATS: Registry[Format] = Registry("checkpoint format")
+FORMATS.register("wsrl", Format(_is_wsrl, _read_wsrl))
+FORMATS.register("nf2vec", Format(is_nf2vec, read_nf2vec))  # type: ignore[arg-type]
+FORMATS.register("nerfstudio", Format(is_nerfstudio, read_nerfstudio))  # type: ignore[arg-type]
+FORMATS.register("sequential", Format(is_sequential_state, read_sequential_state))  # type: ignore[arg-type]
 
 
 def detect_format(payload: object) -> str | None:
     """The format of a loaded checkpoint, or None."""
-    if isinstance(payload, dict) and payload.get("format") == FORMAT:
-        return "wsrl"
-    if is_nf2vec(payload):
-        return "nf2vec"
-    if is_nerfstudio(payload):
-        return "nerfstudio"
-    if is_sequential_state(payload):
-        return "sequential"
-    return None
+    return next((name for name, fmt in FORMATS.items() if fmt.detect(payload)), None)
 
 
 def read_checkpoint(path: str | os.PathLike, fmt: str | None = None, arch: str | None = None) -> NeRF:
@@ -67,10 +72,14 @@ def read_checkpoint(path: str | os.PathLike, fmt: str | None = None, arch: str |
     found = fmt or detect_format(payload)
     if found is None:
         keys = sorted(payload)[:5] if isinstance(payload, dict) else type(payload).__name__
-        raise ConversionError(f"{path}: unrecognised checkpoint (top-level keys {keys}); expected one of {FORMATS}")
-    if found not in READERS:
-        raise ConversionError(f"{path}: unknown format {found!r}; expected one of {FORMATS}")
-    return READERS[found](payload, str(path), arch)
+        raise ConversionError(
+            f"{path}: unrecognised checkpoint (top-level keys {keys}); expected one of {FORMATS.names()}"
+        )
+    if found not in FORMATS:
+        raise ConversionError(f"{path}: unknown format {found!r}; expected one of {FORMATS.names()}")
+    nerf = FORMATS.get(found).read(payload, str(path), arch)
+    nerf.meta["source"] = str(path)  # where this NeRF was read from (search results render it from there)
+    return nerf
 
 
 def find_checkpoints(root: str | os.PathLike) -> list[Path]:

@@ -12,8 +12,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from wsrl.errors import WsrlError
 
-class ConversionError(ValueError):
+
+class ConversionError(WsrlError):
     """A checkpoint that cannot become a NeRF; the message names file, tensor and expectation."""
 
 

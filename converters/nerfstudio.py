@@ -1,4 +1,4 @@
-"""nerfstudio ``.ckpt`` files of ``nerfacto`` and ``instant-ngp``, FORMATS §2.
+"""nerfstudio ``.ckpt`` files of ``nerfacto`` and ``instant-ngp``, docs/formats.md §2.
 
 A checkpoint is ``{"step", "pipeline", "optimizers", "schedulers", "scalers"}`` of plain
 tensors and containers. The model's keys sit under ``_model.`` (``_model.module.``
@@ -32,10 +32,10 @@ import torch
 import yaml
 from wsrl.converters.checks import ConversionError, get_tensor
 
-from wsrl.archs import ArchSpec
-from wsrl.fields.layout import per_level_scale
-from wsrl.fields.tcnn import from_tcnn_params, split_matrices, tcnn_param_count
-from wsrl.nerf import NeRF
+from wsrl.nerf.archs import ArchSpec
+from wsrl.nerf.checkpoint import NeRF
+from wsrl.nerf.fields.tcnn import from_tcnn_params, split_matrices, tcnn_param_count
+from wsrl.nerf.layout import per_level_scale
 
 NERFACTO_DEFAULTS = {
     "hidden_dim": 64, "hidden_dim_color": 64, "num_levels": 16, "base_res": 16, "max_res": 2048,
@@ -124,7 +124,8 @@ def read_nerfstudio(payload: dict, source: str, arch: str | None = None) -> NeRF
     levels, base_res = int(model["num_levels"]), int(model["base_res"])
     try:
         spec = ArchSpec(
-            method, "hash", "nerfstudio", False, int(model["hidden_dim"]), int(model["num_layers"]) - 1, "relu",
+            name=method, family="hash", scale="nerfstudio", hidden_width=int(model["hidden_dim"]),
+            hidden_layers=int(model["num_layers"]) - 1, activation="relu",
             hash_levels=levels, hash_features=int(model["features_per_level"]),
             hash_log2_table=int(model["log2_hashmap_size"]), hash_base_resolution=base_res,
             hash_per_level_scale=per_level_scale(base_res, int(model["max_res"]), levels),

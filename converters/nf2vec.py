@@ -1,4 +1,4 @@
-"""The nf2vec / gmnerf layout (FORMATS §3): ``<root>/<arch>/<class>/<id>/nerf_weights.pth``.
+"""The nf2vec / gmnerf layout (docs/formats.md §3): ``<root>/<arch>/<class>/<id>/nerf_weights.pth``.
 
 ``nerf_weights.pth`` is a state dict of flat tiny-cuda-nn vectors: ``mlp_base.params``
 (``[network | frequency encoding (0)]`` for MLPs, the network alone for hash
@@ -19,10 +19,10 @@ import torch
 from torch import Tensor
 from wsrl.converters.checks import ConversionError, get_tensor
 
-from wsrl.archs import SCALES, ArchSpec, get_arch, list_archs
 from wsrl.classes import class_label
-from wsrl.fields.tcnn import from_tcnn_params, tcnn_param_count
-from wsrl.nerf import NeRF
+from wsrl.nerf.archs import SCALES, ArchSpec, get_arch, list_archs
+from wsrl.nerf.checkpoint import NeRF
+from wsrl.nerf.fields.tcnn import from_tcnn_params, tcnn_param_count
 
 WEIGHTS_FILE = "nerf_weights.pth"
 SPLITS = ("train", "val", "test")

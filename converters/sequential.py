@@ -18,8 +18,8 @@ import torch
 from torch import Tensor, nn
 from wsrl.converters.checks import ConversionError, get_tensor
 
-from wsrl.archs import ArchSpec
-from wsrl.nerf import NeRF
+from wsrl.nerf.archs import ArchSpec
+from wsrl.nerf.checkpoint import NeRF
 
 KEY = re.compile(r"^(\d+)\.(weight|bias)$")
 SINE_NAMES = {"Sine", "SineLayer", "Sin"}
@@ -44,7 +44,8 @@ def _nerf_from_layers(
         if b.shape[1] != a.shape[0]:
             raise ConversionError(f"{source}: layer {i + 1} takes {b.shape[1]} inputs but layer {i} gives {a.shape[0]}")
     spec = ArchSpec(
-        "sequential", "mlp", "custom", False, hidden.pop() if hidden else 4, len(weights) - 1, activation,
+        name="sequential", family="mlp", scale="custom", hidden_width=hidden.pop() if hidden else 4,
+        hidden_layers=len(weights) - 1, activation=activation,
         n_frequencies=0 if n_in == 3 else n_in // 6, align=1, mlp_biases=True,
     )  # fmt: skip
     tensors = {f"mlp.{i}": w.float().clone() for i, w in enumerate(weights)}

@@ -5,9 +5,9 @@ import pickle
 import pytest
 import torch
 
-from wsrl.archs import get_arch
-from wsrl.fields.field import RadianceField
-from wsrl.nerf import load_nerf, save_nerf, unstack_field
+from wsrl.nerf.archs import get_arch
+from wsrl.nerf.checkpoint import load_nerf, save_nerf, unstack_field
+from wsrl.nerf.fields.field import RadianceField
 
 
 @pytest.fixture
@@ -66,9 +66,9 @@ def test_truncated_file(tmp_path, nerf):
 
 
 def test_a_nerf_cut_from_a_batch_saves_only_its_own_tensors(tmp_path):
-    from wsrl.archs import get_arch
-    from wsrl.fields.field import RadianceField
-    from wsrl.nerf import save_nerf, unstack_field
+    from wsrl.nerf.archs import get_arch
+    from wsrl.nerf.checkpoint import save_nerf, unstack_field
+    from wsrl.nerf.fields.field import RadianceField
 
     spec = get_arch("hash")
     nerf = unstack_field(RadianceField.create(spec, 16, seed=0))[3]

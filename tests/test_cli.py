@@ -3,10 +3,11 @@
 import subprocess
 import sys
 
+import pytest
 import torch
 
-from wsrl.cli import main
-from wsrl.nerf import load_nerf
+from wsrl.cli.main import main
+from wsrl.nerf.checkpoint import load_nerf
 
 
 def test_archs_lists_thirteen(capsys):
@@ -43,6 +44,33 @@ def test_installed_package_runs_outside_the_checkout(tmp_path):
     result = subprocess.run([sys.executable, "-m", "wsrl", "archs"], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "hash_levels8" in result.stdout
-    code = "import wsrl.converters, wsrl.convert, wsrl.cli; print(wsrl.converters.FORMATS)"
+    code = "import wsrl.converters, wsrl.graph.convert, wsrl.cli.main; print(wsrl.converters.FORMATS)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0 and "nerfstudio" in result.stdout, result.stderr
+
+
+def test_help_loads_neither_faiss_nor_the_trainer():
+    code = (
+        "import sys; from wsrl.cli.main import build_parser; build_parser(); "
+        "print(sorted(m for m in ('faiss', 'torch_geometric', 'wsrl.train.trainer') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_user_errors_are_one_line_and_bugs_keep_their_traceback(monkeypatch, capsys, tmp_path):
+    from wsrl.cli import pipeline
+
+    assert main(["embed", "--weight-statistics", "--data", str(tmp_path), "--out", str(tmp_path / "e.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "not a graph collection" in err
+
+    def broken(args):
+        return {}["a bug"]
+
+    monkeypatch.setattr(pipeline, "cmd_archs", broken)
+    with pytest.raises(KeyError):  # a programming error is not dressed up as a user error
+        main(["archs"])
+    with pytest.raises(SystemExit):
+        main(["fit", "--arch", "mlp", "--scene", "sphere_on_box", "--out", str(tmp_path), "--steps", "0"])
+    assert "must be >= 1" in capsys.readouterr().err

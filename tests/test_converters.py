@@ -7,18 +7,20 @@ import pytest
 import torch
 from wsrl.converters import ConversionError, read_checkpoint, read_module
 
-from wsrl.archs import get_arch
-from wsrl.cli import main
-from wsrl.convert import load_shard
-from wsrl.fields.encodings import frequency_encode
-from wsrl.fields.field import RadianceField
-from wsrl.fields.tcnn import tcnn_param_count, to_tcnn_params
-from wsrl.graph import SCHEMA_VERSION, graph_forward, nerf_to_graph
-from wsrl.nerf import save_nerf, unstack_field
+from wsrl.cli.main import main
+from wsrl.graph.build import nerf_to_graph
+from wsrl.graph.files import load_shard
+from wsrl.graph.forward import graph_forward
+from wsrl.graph.schema import SCHEMA_VERSION
+from wsrl.nerf.archs import get_arch
+from wsrl.nerf.checkpoint import save_nerf, unstack_field
+from wsrl.nerf.fields.encodings import frequency_encode
+from wsrl.nerf.fields.field import RadianceField
+from wsrl.nerf.fields.tcnn import tcnn_param_count, to_tcnn_params
 
 
 def nf2vec_state(name, scale="paper", seed=0):
-    """A NeRF and its nerf_weights.pth dict as nf2vec/gmnerf write it (FORMATS §3.2)."""
+    """A NeRF and its nerf_weights.pth dict as nf2vec/gmnerf write it (docs/formats.md §3.2)."""
     spec = get_arch(name, scale)
     nerf = unstack_field(RadianceField.create(spec, 1, seed=seed))[0]
     flat = to_tcnn_params(spec, nerf.tensors)
@@ -135,7 +137,7 @@ def test_convert_batch_reports_failures_and_resumes(tmp_path, capsys):
     assert sorted(g.object_id for g in graphs) == sorted([*nerfs, "own"])
     older = torch.load(next(out.glob("shard_*.pt")), weights_only=True)
     torch.save({**older, "version": SCHEMA_VERSION - 1}, tmp_path / "older.pt")
-    with pytest.raises(ValueError, match=rf"older\.pt: graphs of schema version {SCHEMA_VERSION - 1}.*convert"):
+    with pytest.raises(ValueError, match=rf"older\.pt: wsrl graph file of version {SCHEMA_VERSION - 1}.*convert"):
         load_shard(tmp_path / "older.pt")
     torch.save({"x": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match=r"other\.pt: not a wsrl graph file"):

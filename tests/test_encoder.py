@@ -8,17 +8,18 @@ import pytest
 import torch
 from torch_geometric.data import Batch
 
-from wsrl.archs import get_arch
-from wsrl.decoder import ImplicitDecoder
-from wsrl.encoder import ENCODER_PRESETS, EncoderConfig, GMNEncoder, batch_graphs, embed_graphs
-from wsrl.eval import knn_accuracy, precision_at_k, recall_at_k
-from wsrl.fields.field import RadianceField
-from wsrl.graph import nerf_to_graph
-from wsrl.losses import SigLIPLoss, rendering_loss
-from wsrl.nerf import NeRF, stack_fields, unstack_field
-from wsrl.sampler import PairSampler
-from wsrl.standardize import per_domain_standardize
-from wsrl.statistics import STATS_DIM, standardize_statistics, weight_statistics
+from wsrl.encoder.config import ENCODER_PRESETS, EncoderConfig
+from wsrl.encoder.gmn import GMNEncoder, batch_graphs, embed_graphs, standardize_values
+from wsrl.encoder.standardize import per_domain_standardize, standardize_statistics
+from wsrl.graph.build import nerf_to_graph
+from wsrl.graph.statistics import STATS_DIM, weight_statistics
+from wsrl.nerf.archs import get_arch
+from wsrl.nerf.checkpoint import NeRF, stack_fields, unstack_field
+from wsrl.nerf.fields.field import RadianceField
+from wsrl.search.metrics import knn_accuracy, precision_at_k, recall_at_k
+from wsrl.train.decoder import ImplicitDecoder
+from wsrl.train.losses import SigLIPLoss, rendering_loss
+from wsrl.train.sampler import PairSampler
 
 
 def _nerf(arch: str, seed: int = 0) -> NeRF:
@@ -100,6 +101,47 @@ def test_per_domain_standardize_removes_architecture_offsets():
     assert per_domain_standardize(tiny, domain)[:, :5].abs().max() < 1e-2  # the default floor flattens them
 
 
+def test_encoder_standardises_each_architecture_over_its_own_population():
+    """The readout's output is standardised per architecture: each population's embeddings have zero mean and
+    unit variance per column, an architecture-wide offset of its pooled features changes nothing, and stored
+    moments reproduce a population's rows one NeRF at a time."""
+    torch.manual_seed(0)
+    encoder = GMNEncoder(EncoderConfig(width=16, depth=2, embedding=8)).eval()
+    graphs = [nerf_to_graph(_nerf(a, seed)) for a in ("mlp", "hash") for seed in range(6)]
+    domain = torch.arange(2).repeat_interleave(6)
+    with torch.no_grad():
+        pooled = encoder.pool(batch_graphs(graphs))
+        z, norms = encoder.readout(pooled, domain)
+        for d in (0, 1):
+            rows = z[domain == d]
+            assert torch.allclose(rows.mean(0), torch.zeros(8), atol=1e-5)
+            assert torch.allclose(rows.var(0, unbiased=False), torch.ones(8), atol=1e-2)
+        offset = torch.where(domain[:, None] == 1, 5.0, -3.0) * torch.ones(pooled.shape[1])
+        offset[:, 2 * 16 :] = 0  # the pooled edge features (statistics have a floor relative to their mean)
+        assert torch.allclose(encoder.readout(pooled + offset, domain)[0], z, atol=1e-3)
+        alone = [encoder.readout(pooled[i : i + 1], domain[i : i + 1], norms)[0] for i in range(12)]
+    assert torch.allclose(torch.cat(alone), z, atol=1e-5)
+
+
+def test_log_rms_of_each_parameter_group_reaches_the_encoder():
+    """Values enter standardised per (graph, layer, type) group, so scaling a layer only shows through the
+    group's log-RMS column: it moves by log(c), and the pooled features (statistics off) change."""
+    nerf = _nerf("mlp")
+    scaled = NeRF(nerf.spec, {**nerf.tensors, "mlp.1": 3.0 * nerf.tensors["mlp.1"]}, {})
+    g, h = nerf_to_graph(nerf), nerf_to_graph(scaled)
+    zeros = torch.zeros(g.num_edges, dtype=torch.long)
+    a, b = standardize_values(g.edge_attr, zeros), standardize_values(h.edge_attr, zeros)
+    layer1 = (g.edge_attr[:, 1] == 3) & (g.edge_attr[:, 2] == 0)  # the edges of mlp.1 (target layer 3)
+    assert layer1.sum() == 32 * 32
+    assert torch.allclose(a[:, 0], b[:, 0], atol=1e-5)  # standardised values: unchanged
+    assert torch.allclose(b[layer1, 6] - a[layer1, 6], torch.full((1024,), math.log(3.0)), atol=1e-5)
+    assert torch.equal(a[~layer1, 6], b[~layer1, 6])
+    torch.manual_seed(0)
+    encoder = GMNEncoder(EncoderConfig(width=16, depth=2, embedding=8, statistics=False)).eval()
+    with torch.no_grad():
+        assert (encoder.pool(g) - encoder.pool(h)).abs().max() > 1e-4
+
+
 def test_readout_reads_the_weight_statistics():
     torch.manual_seed(0)
     graphs = [nerf_to_graph(_nerf("hash", seed)) for seed in range(3)]
@@ -134,7 +176,7 @@ def test_rendering_loss_weights_foreground_and_background():
     o = torch.tensor([0.0, 0.0, 2.5]).expand(2, 10, 3)
     d = torch.tensor([0.0, 0.0, -1.0]).expand(2, 10, 3)
     gen = torch.Generator().manual_seed(0)
-    from wsrl.render import RenderConfig, render_rays
+    from wsrl.nerf.render import RenderConfig, render_rays
 
     pred = render_rays(
         decoder.field(z), o, d, (-0.7,) * 3 + (0.7,) * 3, RenderConfig(16), torch.Generator().manual_seed(0)

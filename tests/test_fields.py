@@ -5,13 +5,13 @@ import math
 import pytest
 import torch
 
-from wsrl.archs import SCALES, get_arch, list_archs
-from wsrl.fields.encodings import HASH_PRIMES, frequency_encode, hash_encode, triplane_encode
-from wsrl.fields.field import RadianceField
-from wsrl.fields.layout import grid_levels, per_level_scale
-from wsrl.fields.mlp import mlp_forward
-from wsrl.fields.tcnn import from_tcnn_params, tcnn_param_count, to_tcnn_params
-from wsrl.nerf import stack_fields, unstack_field
+from wsrl.nerf.archs import SCALES, get_arch, list_archs
+from wsrl.nerf.checkpoint import stack_fields, unstack_field
+from wsrl.nerf.fields.encodings import HASH_PRIMES, frequency_encode, hash_encode, triplane_encode
+from wsrl.nerf.fields.field import RadianceField
+from wsrl.nerf.fields.mlp import mlp_forward
+from wsrl.nerf.fields.tcnn import from_tcnn_params, tcnn_param_count, to_tcnn_params
+from wsrl.nerf.layout import grid_levels, per_level_scale
 
 
 def test_frequency_order_matches_tcnn():
@@ -26,7 +26,7 @@ def test_frequency_order_matches_tcnn():
 
 
 def _reference_hash_lookup(x, table, levels, n_feat):
-    """Scalar port of tcnn's lookup straight from FORMATS §1.3 (python ints and floats)."""
+    """Scalar port of tcnn's lookup straight from docs/formats.md §1.3 (python ints and floats)."""
     out = []
     for lv in levels:
         pos = [lv.scale * float(c) + 0.5 for c in x]

@@ -5,10 +5,10 @@ import dataclasses
 import pytest
 import torch
 
-from wsrl.archs import get_arch, list_archs
-from wsrl.fidelity import ground_truth_views, render_fidelity
-from wsrl.fit import FitConfig, fit_distill, fit_photometric
-from wsrl.sdf import SceneBatch, sphere_on_box
+from wsrl.nerf.archs import BENCHMARK_SEEN, get_arch, list_archs
+from wsrl.nerf.fidelity import ground_truth_views, render_fidelity
+from wsrl.nerf.fit import FitConfig, fit_distill, fit_photometric
+from wsrl.zoo.sdf import SceneBatch, sphere_on_box
 
 SCENE = sphere_on_box()
 
@@ -26,7 +26,7 @@ def training_views():
     return ground_truth_views(SceneBatch([SCENE]))
 
 
-@pytest.mark.parametrize("name", list_archs("mini", seen=True))
+@pytest.mark.parametrize("name", BENCHMARK_SEEN)
 def test_photometric_reaches_25db(name, training_views):
     cfg = FitConfig(steps=600, rays=512, n_samples=48, progress=False)
     nerfs = fit_photometric(get_arch(name), [training_views], cfg)

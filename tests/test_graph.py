@@ -3,10 +3,12 @@
 import pytest
 import torch
 
-from wsrl.archs import SCALES, get_arch, list_archs
-from wsrl.fields.field import RadianceField
-from wsrl.graph import EDGE_TYPES, NODE_TYPES, graph_forward, nerf_to_graph
-from wsrl.nerf import unstack_field
+from wsrl.graph.build import nerf_to_graph
+from wsrl.graph.forward import graph_forward
+from wsrl.graph.schema import EDGE_TYPES, NODE_TYPES
+from wsrl.nerf.archs import SCALES, get_arch, list_archs
+from wsrl.nerf.checkpoint import unstack_field
+from wsrl.nerf.fields.field import RadianceField
 
 
 def _nerf(name, scale="mini", seed=1):

@@ -1,14 +1,15 @@
-"""nerfstudio nerfacto / instant-ngp checkpoints built from FORMATS §2's key names at real default sizes."""
+"""nerfstudio nerfacto / instant-ngp checkpoints built from docs/formats.md §2's key names at real default sizes."""
 
 import pytest
 import torch
 from wsrl.converters import ConversionError, read_checkpoint
 
-from wsrl.cli import main
-from wsrl.convert import load_shard
-from wsrl.graph import graph_forward, nerf_to_graph
+from wsrl.cli.main import main
+from wsrl.graph.build import nerf_to_graph
+from wsrl.graph.files import load_shard
+from wsrl.graph.forward import graph_forward
 
-NET, GRID, HEAD, N_IMAGES = 3_072, 12_196_240, 9_216, 7  # FORMATS §1.2.3 and §1.3
+NET, GRID, HEAD, N_IMAGES = 3_072, 12_196_240, 9_216, 7  # docs/formats.md §1.2.3 and §1.3
 
 CONFIG = """!!python/object:nerfstudio.engine.trainer.TrainerConfig
 _target: !!python/name:nerfstudio.engine.trainer.Trainer ''
@@ -135,7 +136,7 @@ def test_bad_nerfstudio_checkpoints(tmp_path, weights):
 
 
 def test_torch_implementation(tmp_path, weights):
-    """implementation='torch' (FORMATS §2.4): nerfstudio's own hash table and nn.Linear layers with biases."""
+    """implementation='torch' (docs/formats.md §2.4): nerfstudio's own hash table and nn.Linear layers with biases."""
     gen = torch.Generator().manual_seed(1)
     table = (torch.rand(16 * 2**19, 2, generator=gen) * 2 - 1) * 1e-3
     table[:1000] = torch.randn(1000, 2, generator=gen)

@@ -7,11 +7,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wsrl.converters import ConversionError, read_checkpoint
 
-from wsrl.archs import ArchSpec, nerfacto_base_spec
-from wsrl.fields.field import RadianceField
-from wsrl.fields.tcnn import from_tcnn_params, to_tcnn_params
-from wsrl.graph import EDGE_TYPES, graph_forward, nerf_to_graph
-from wsrl.nerf import unstack_field
+from wsrl.graph.build import nerf_to_graph
+from wsrl.graph.forward import graph_forward
+from wsrl.graph.schema import EDGE_TYPES
+from wsrl.nerf.archs import ArchSpec, nerfacto_base_spec
+from wsrl.nerf.checkpoint import unstack_field
+from wsrl.nerf.fields.field import RadianceField
+from wsrl.nerf.fields.tcnn import from_tcnn_params, to_tcnn_params
 
 
 @st.composite
@@ -34,14 +36,14 @@ def arch_specs(draw) -> ArchSpec:
         align=draw(st.sampled_from([1, 8, 16])),
     )
     if family == "mlp":
-        return ArchSpec("p", "mlp", n_frequencies=draw(st.integers(0, 6)), **common)
+        return ArchSpec(name="p", family="mlp", n_frequencies=draw(st.integers(0, 6)), **common)
     if family == "triplane":
         return ArchSpec(
-            "p", "triplane", n_frequencies=draw(st.integers(1, 4)),
+            name="p", family="triplane", n_frequencies=draw(st.integers(1, 4)),
             plane_resolution=draw(st.integers(2, 8)), plane_features=draw(st.integers(1, 8)), **common,
         )  # fmt: skip
     return ArchSpec(
-        "p", "hash", hash_levels=draw(st.integers(1, 4)), hash_features=draw(st.sampled_from([1, 2, 4, 8])),
+        name="p", family="hash", hash_levels=draw(st.integers(1, 4)), hash_features=draw(st.sampled_from([1, 2, 4, 8])),
         hash_log2_table=draw(st.integers(3, 10)), hash_base_resolution=draw(st.integers(2, 8)),
         hash_per_level_scale=draw(st.floats(1.1, 2.0)),
         hash_flavour=draw(st.sampled_from(["tcnn", "nerfstudio_torch"])), **common,
@@ -80,7 +82,7 @@ def test_random_architectures_graph_is_the_network(spec, seed):
 
 def _valid_nf2vec_bytes() -> bytes:
     """A small, valid nf2vec ``nerf_weights.pth`` (a paper-scale ``mlp``) as bytes."""
-    from wsrl.archs import get_arch
+    from wsrl.nerf.archs import get_arch
 
     nerf = unstack_field(RadianceField.create(get_arch("mlp", "paper"), 1))[0]
     buf = io.BytesIO()
@@ -111,7 +113,7 @@ def test_corrupted_files_fail_cleanly(tmp_path, cut, flips):
 
 def test_nerfacto_size_hash_grid_converts_within_the_bound():
     spec = nerfacto_base_spec()
-    assert spec.n_params == 12_199_312  # FORMATS §1.3: 3,072 network + 12,196,240 grid
+    assert spec.n_params == 12_199_312  # docs/formats.md §1.3: 3,072 network + 12,196,240 grid
     nerf = unstack_field(RadianceField.create(spec, 1))[0]
     graph = nerf_to_graph(nerf)
     assert graph.num_edges <= 200_000

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from wsrl.archs import SCENE_AABB
-from wsrl.render import RenderConfig, camera_rays, intersect_aabb, psnr, render_images, render_rays
-from wsrl.views import PosedViews, load_views, look_at, save_views, sphere_poses
+from wsrl.nerf.archs import SCENE_AABB
+from wsrl.nerf.render import RenderConfig, camera_rays, intersect_aabb, psnr, render_images, render_rays
+from wsrl.nerf.views import PosedViews, load_views, look_at, save_views, sphere_poses
 
 
 def test_centre_pixel_looks_down_minus_z_of_the_camera():

@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-from wsrl.bench import retrieve
-from wsrl.eval import probe_accuracy
-from wsrl.graph import EDGE_TYPES
-from wsrl.index import EmbeddingStore
-from wsrl.statistics import GROUPS, STATS, standardize_statistics, weight_statistics
-from wsrl.train import TrainConfig, train
+from wsrl.encoder.standardize import standardize_statistics
+from wsrl.graph.schema import EDGE_TYPES
+from wsrl.graph.statistics import GROUPS, STATS, weight_statistics
+from wsrl.search.metrics import probe_accuracy
+from wsrl.search.protocol import retrieve
+from wsrl.search.store import EmbeddingStore
 
 REPORT_KEYS = {"knn_accuracy", "retrieval", "baselines"}
 
@@ -64,28 +64,24 @@ def test_mlp_probe_learns_separable_classes():
 
 
 def test_retrieval_means_over_all_and_over_seen_pairs():
-    """Seen pairs (mlp, hash) match perfectly; pairs with the unseen mlp_sine never do."""
+    """Seen pairs (mlp, hash: what the run trained on, recorded in the store) match perfectly; pairs with the
+    unseen mlp_sine never do."""
     gen = torch.Generator().manual_seed(0)
     objects = torch.nn.functional.normalize(torch.randn(6, 8, generator=gen), dim=1)
     archs = ("mlp", "hash", "mlp_sine")
     z = torch.cat([objects, objects, objects.roll(1, 0)])
     ids = [f"o{i}" for i in range(6)] * 3
-    store = EmbeddingStore(z, ids, [0] * 18, [a for a in archs for _ in range(6)], ["test"] * 18)
+    store = EmbeddingStore(
+        z, ids, [0] * 18, [a for a in archs for _ in range(6)], ["test"] * 18, {"seen_archs": archs[:2]}
+    )
     r = retrieve(store)
     assert r["seen_cross_arch_recall@1_mean"] == 1.0
     assert r["cross_arch_recall@1_mean"] == pytest.approx(2 / 6)  # 2 of the 6 ordered pairs
-
-
-@pytest.fixture(scope="module")
-def con_run(tiny_zoo, tmp_path_factory):
-    out = tmp_path_factory.mktemp("run") / "con"
-    cfg = TrainConfig(loss="con", epochs=1, pairs_per_batch=4, archs=("mlp", "triplane", "hash"))
-    train(tiny_zoo, out, cfg, progress=False)
-    return out
+    assert retrieve(store, seen=("mlp_sine",))["seen_cross_arch_recall@1_mean"] is None  # no pair of seen archs
 
 
 def test_bench_all_writes_the_report(tiny_zoo, con_run, tmp_path, capsys):
-    from wsrl.cli import main
+    from wsrl.cli.main import main
 
     out = tmp_path / "report"
     assert main(["bench", "all", "--data", str(tiny_zoo), "--ckpt", str(con_run), "--out", str(out)]) == 0
@@ -112,8 +108,8 @@ def test_bench_all_writes_the_report(tiny_zoo, con_run, tmp_path, capsys):
 
 
 def test_embed_baselines_cli(tiny_zoo, tmp_path):
-    from wsrl.cli import main
-    from wsrl.index import EmbeddingStore
+    from wsrl.cli.main import main
+    from wsrl.search.store import EmbeddingStore
 
     out = tmp_path / "stats.pt"
     assert main(["embed", "--weight-statistics", "--data", str(tiny_zoo), "--out", str(out)]) == 0
@@ -127,8 +123,8 @@ def test_demo_runs_every_step(tmp_path, monkeypatch, capsys):
     """``wsrl demo`` on a tiny preset: the zoo, a run and a report, then a rerun resumes."""
     from conftest import TINY
 
-    from wsrl import zoo
-    from wsrl.cli import main
+    from wsrl.cli.main import main
+    from wsrl.zoo import build as zoo
 
     monkeypatch.setitem(zoo.PRESETS, "demo", TINY)
     out = tmp_path / "demo"

@@ -10,7 +10,9 @@ import sys
 import pytest
 import torch
 
-from wsrl.train import TrainConfig, load_encoder, load_run, train
+from wsrl.encoder.checkpoint import load_encoder, load_run
+from wsrl.train.config import TrainConfig
+from wsrl.train.trainer import train
 
 TINY_TRAIN = dict(epochs=2, pairs_per_batch=4, rays=32, samples=8, archs=("mlp", "triplane", "hash"))
 
@@ -65,10 +67,10 @@ def test_torchrun_two_ranks_on_cpu(tiny_zoo, tmp_path):
 
 
 def test_embed_and_bench_cli(tiny_zoo, tmp_path, capsys):
-    from wsrl.bench import retrieve
-    from wsrl.cli import main
-    from wsrl.eval import knn_accuracy
-    from wsrl.index import EmbeddingStore
+    from wsrl.cli.main import main
+    from wsrl.search.metrics import knn_accuracy
+    from wsrl.search.protocol import retrieve
+    from wsrl.search.store import EmbeddingStore
 
     emb = tmp_path / "emb.pt"
     assert main(["embed", "--untrained", "--data", str(tiny_zoo), "--out", str(emb)]) == 0
@@ -98,7 +100,7 @@ def test_embed_and_bench_cli(tiny_zoo, tmp_path, capsys):
 def test_augment_values_perturbs_only_values_and_leaves_the_input_intact():
     from torch_geometric.data import Batch, Data
 
-    from wsrl.train import augment_values
+    from wsrl.train.trainer import augment_values
 
     attr = torch.cat([torch.linspace(-1.0, 1.0, 4000)[:, None], torch.arange(4000.0)[:, None].expand(-1, 6)], 1)
     graphs = Batch.from_data_list([Data(x=torch.zeros(2, 3), edge_index=torch.zeros(2, 4000, dtype=torch.long))])
@@ -113,13 +115,14 @@ def test_augment_values_perturbs_only_values_and_leaves_the_input_intact():
 
 
 def test_contrastive_loss_reads_a_projection_of_the_embedding():
-    from wsrl.archs import get_arch
-    from wsrl.decoder import DECODER_PRESETS
-    from wsrl.encoder import EncoderConfig, batch_graphs
-    from wsrl.fields.field import RadianceField
-    from wsrl.graph import nerf_to_graph
-    from wsrl.nerf import unstack_field
-    from wsrl.train import WeightSpaceModel
+    from wsrl.encoder.config import EncoderConfig
+    from wsrl.encoder.gmn import batch_graphs
+    from wsrl.graph.build import nerf_to_graph
+    from wsrl.nerf.archs import get_arch
+    from wsrl.nerf.checkpoint import unstack_field
+    from wsrl.nerf.fields.field import RadianceField
+    from wsrl.train.decoder import DECODER_PRESETS
+    from wsrl.train.trainer import WeightSpaceModel
 
     nerfs = unstack_field(RadianceField.create(get_arch("mlp"), 4, seed=0))
     graphs, domain = batch_graphs([nerf_to_graph(n) for n in nerfs]), torch.zeros(4, dtype=torch.long)

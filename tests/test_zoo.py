@@ -11,10 +11,12 @@ from conftest import TINY
 from conftest import TINY_ARCHS as ARCHS
 
 from wsrl.classes import CLASSES
-from wsrl.cli import main
-from wsrl.nerf import load_nerf
-from wsrl.shapes import GENERATORS, make_object
-from wsrl.zoo import PRESETS, Zoo, build_zoo, occupancy_grid, parse_shard, plan_zoo
+from wsrl.cli.main import main
+from wsrl.nerf.checkpoint import load_nerf
+from wsrl.zoo.build import PRESETS, build_zoo, parse_shard, plan_zoo
+from wsrl.zoo.folder import Zoo
+from wsrl.zoo.sdf import occupancy_grid
+from wsrl.zoo.shapes import GENERATORS, make_object
 
 
 def test_one_generator_per_class():

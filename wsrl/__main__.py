@@ -2,6 +2,6 @@
 
 import sys
 
-from wsrl.cli import main
+from wsrl.cli.main import main
 
 sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ``wsrl`` command (``wsrl.cli.main:main``)."""

@@ -1,0 +1,203 @@
+"""The ``wsrl`` command: one entry point, one subcommand per job.
+
+The parser imports only light modules (settings dataclasses, name registries); each command's module is
+imported when that command runs, so ``wsrl --help`` and ``wsrl archs`` load neither faiss nor the trainer.
+Defaults come from the settings dataclasses (``FitConfig``, ``TrainConfig``, ...), never typed twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from wsrl import __version__
+from wsrl.encoder.config import ENCODER_PRESETS
+from wsrl.errors import WsrlError
+from wsrl.graph.schema import DEFAULT_MAX_EDGES
+from wsrl.nerf.archs import BENCHMARK_SEEN, SCALES
+from wsrl.search.metrics import PROBES, RETRIEVAL_KS
+from wsrl.train.config import LOSSES, TrainConfig
+
+SPLIT_CHOICES = ("test", "val", "all")
+SHARD_SIZE = 256  # graphs per shard written by convert
+
+
+def _command(target: str):
+    """``"module:function"`` of :mod:`wsrl.cli`, imported when the command runs."""
+    module, name = target.split(":")
+    return getattr(importlib.import_module(f"wsrl.cli.{module}"), name)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _add_convert_options(p: argparse.ArgumentParser) -> None:
+    """How checkpoints are read (``convert``, ``index add``, ``search``): ConvertOptions' fields."""
+    from wsrl.converters import FORMATS
+
+    p.add_argument("--format", choices=FORMATS.names(), help="force a checkpoint format instead of detecting it")
+    p.add_argument("--arch", help="force the architecture name (nf2vec files do not store it)")
+    p.add_argument(
+        "--max-edges", type=_positive, default=DEFAULT_MAX_EDGES, help="edge budget of one graph (hash grids are cut)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from wsrl.nerf.fit import FitConfig
+    from wsrl.zoo.sdf import TEST_SCENES
+
+    parser = argparse.ArgumentParser(
+        prog="wsrl",
+        description="Weight-space representation learning for NeRFs.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"wsrl {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, target: str, text: str, parent=sub) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=text, description=text, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p.set_defaults(func=target)
+        return p
+
+    p = command("archs", "pipeline:cmd_archs", "list the registered NeRF architectures")
+    p.add_argument("--scale", choices=SCALES, default="mini", help="architecture size")
+
+    p = command("scene", "pipeline:cmd_scene", "write ground-truth views of a built-in test scene (transforms.json)")
+    p.add_argument("name", choices=TEST_SCENES.names())
+    p.add_argument("--out", required=True)
+    p.add_argument("--views", type=_positive, default=36)
+    p.add_argument("--test-views", type=_positive, default=8)
+    p.add_argument("--res", type=_positive, default=64)
+
+    p = command("fit", "pipeline:cmd_fit", "fit NeRFs of one architecture, many at once")
+    p.add_argument("--arch", required=True)
+    p.add_argument("--scale", choices=SCALES, default="mini", help="architecture size")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--scene", nargs="+", choices=TEST_SCENES.names(), help="field distillation from a built-in scene")
+    src.add_argument("--views", nargs="+", help="photometric fit of transforms.json folders")
+    p.add_argument("--out", required=True)
+    fit = FitConfig()
+    p.add_argument("--steps", type=_positive, default=fit.steps)
+    p.add_argument("--batch-size", type=_positive, default=fit.batch_size, help="NeRFs trained together")
+    p.add_argument("--points", type=_positive, default=fit.points, help="points per NeRF per step (distillation)")
+    p.add_argument("--rays", type=_positive, default=fit.rays, help="rays per NeRF per step (photometric)")
+    p.add_argument("--lr", type=float, default=fit.lr)
+    p.add_argument("--seed", type=int, default=fit.seed)
+    p.add_argument("--render", action="store_true", help="also render held-out views and report PSNR")
+    p.add_argument("--overwrite", action="store_true")
+
+    p = command("render", "pipeline:cmd_render", "render NeRF checkpoints (any format wsrl reads) to PNG")
+    p.add_argument("ckpt", nargs="+")
+    p.add_argument("--out", required=True)
+    p.add_argument("--views", type=_positive, default=8)
+    p.add_argument("--res", type=_positive, default=96)
+
+    p = command("convert", "pipeline:cmd_convert", "convert NeRF checkpoints into a graph collection (shards)")
+    p.add_argument("src", nargs="+", help="checkpoint files or directories (searched recursively)")
+    p.add_argument("--out", required=True)
+    _add_convert_options(p)
+    p.add_argument("--workers", type=_positive, default=1)
+    p.add_argument("--shard-size", type=_positive, default=SHARD_SIZE)
+
+    zoo = sub.add_parser("zoo", help="the procedural benchmark zoo").add_subparsers(dest="zoo_command", required=True)
+    p = command("build", "pipeline:cmd_zoo_build", "build or resume a zoo: 13 classes, renders, fitted NeRFs", zoo)
+    p.add_argument("--size", choices=["demo", "mini", "paper"], default="demo")
+    p.add_argument("--out", required=True)
+    p.add_argument("--archs", nargs="+", help="architectures to fit (default: all 13 at the preset's scale)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shard", default="0/1", help="i/n: build every n-th unit, starting at i")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    train = TrainConfig()
+    p = command("train", "pipeline:cmd_train", "train the GMN encoder (rec, con or rec+con); torchrun-ready")
+    p.add_argument("--data", required=True, help="a graph collection with splits: a zoo, or wsrl convert output")
+    p.add_argument("--loss", choices=LOSSES, default=train.loss)
+    p.add_argument("--out", required=True)
+    p.add_argument("--encoder-preset", choices=sorted(ENCODER_PRESETS), default=train.preset, help="encoder size")
+    p.add_argument("--archs", nargs="+", default=list(train.archs), help="the architectures to train on (seen)")
+    p.add_argument("--epochs", type=_positive, default=train.epochs)
+    p.add_argument("--pairs-per-batch", type=_positive, default=train.pairs_per_batch)
+    p.add_argument("--lr", type=float, default=train.lr)
+    p.add_argument("--no-projector", action="store_true", help="SigLIP on the embeddings, not on a projection")
+    p.add_argument("--value-noise", type=float, default=train.value_noise, help="relative noise on training weights")
+    p.add_argument("--seed", type=int, default=train.seed)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+    p.add_argument("--until-epoch", type=_positive, help="stop after this epoch (continue later with --resume)")
+    p.add_argument("--quiet", action="store_true")
+
+    p = command("embed", "pipeline:cmd_embed", "embed every NeRF of a collection with an encoder (or a baseline)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--ckpt", help="a run folder or checkpoint (wsrl train)")
+    src.add_argument("--untrained", action="store_true", help="baseline: a freshly initialised encoder")
+    src.add_argument("--weight-statistics", action="store_true", help="baseline: per-layer weight statistics")
+    p.add_argument("--encoder-preset", choices=sorted(ENCODER_PRESETS), default=train.preset, help="for --untrained")
+    p.add_argument("--seen", nargs="+", default=list(BENCHMARK_SEEN), help="seen architectures recorded for a baseline")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", required=True, help="a zoo or wsrl convert output")
+    p.add_argument("--archs", nargs="+")
+    p.add_argument("--out", required=True)
+
+    bench = sub.add_parser("bench", help="benchmarks on embeddings").add_subparsers(dest="bench_command", required=True)
+    for name, text in (("classify", "classification per architecture"), ("retrieve", "cross-architecture retrieval")):
+        p = command(name, "pipeline:cmd_bench", text, bench)
+        p.add_argument("embeddings")
+        p.add_argument("--k", type=_positive, default=1, help="k-NN neighbours; for retrieve, a recall@k beside "
+                       + "/".join(map(str, RETRIEVAL_KS)))  # fmt: skip
+        p.add_argument("--split", choices=SPLIT_CHOICES, default="test", help="the split scored (val: for choosing)")
+        if name == "classify":
+            p.add_argument("--probe", choices=PROBES, default="knn", help="k-NN or the paper's MLP probe")
+        p.add_argument("--json", help="also write the result as JSON")
+    p = command("all", "pipeline:cmd_bench_all", "embed a collection, score the encoder and baselines, report", bench)
+    p.add_argument("--data", required=True, help="a labelled collection with splits (a zoo)")
+    p.add_argument("--ckpt", required=True, help="a run folder or checkpoint (wsrl train)")
+    p.add_argument("--out", required=True, help="the report folder")
+    p.add_argument("--k", type=_positive, default=1)
+    p.add_argument("--probe", choices=PROBES, default="knn")
+    p.add_argument("--seed", type=int, default=0)
+
+    index = sub.add_parser("index", help="a persistent NeRF index").add_subparsers(dest="index_command", required=True)
+    p = command("build", "search:cmd_index_build", "build an index from embeddings or a collection", index)
+    p.add_argument("src", help="an embedding store (wsrl embed) or a collection (zoo or wsrl convert output)")
+    p.add_argument("--ckpt", help="the encoder run (required for a collection; default: the store's)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--approximate", action="store_true", help="HNSW instead of exact search (for >= 10^6 NeRFs)")
+    p = command("add", "search:cmd_index_add", "convert, embed and append checkpoints to an index", index)
+    p.add_argument("index")
+    p.add_argument("src", nargs="+", help="checkpoint files or directories (searched recursively)")
+    _add_convert_options(p)
+    p.add_argument("--workers", type=_positive, default=1)
+
+    p = command("search", "search:cmd_search", "the NeRFs of an index nearest to a checkpoint")
+    p.add_argument("index")
+    p.add_argument("--nerf", required=True, help="a checkpoint in any format wsrl reads")
+    p.add_argument("-k", "--k", type=_positive, default=10)
+    p.add_argument("--picture", help="also write a PNG of the query and its hits, rendered from the NeRFs")
+    _add_convert_options(p)
+
+    p = command("demo", "pipeline:cmd_demo", "the whole pipeline on the small built-in zoo: build, train, benchmark")
+    p.add_argument("--out", default="wsrl-demo", help="working folder (rerun to resume)")
+    p.add_argument("--epochs", type=_positive, default=train.epochs)
+    p.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _command(args.func)(args)
+    except WsrlError as exc:  # bad input: one clear line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; what was written is kept, and a rerun resumes", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

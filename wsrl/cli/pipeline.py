@@ -1,0 +1,279 @@
+"""The pipeline's commands: architectures, scenes, fitting, rendering, conversion, zoo, training, embedding,
+benchmarks and the demo (the ``wsrl`` parser is :mod:`wsrl.cli.main`)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from wsrl.converters import find_checkpoints, read_checkpoint
+from wsrl.errors import WsrlError
+from wsrl.files import save_png
+from wsrl.nerf.archs import BENCHMARK_SEEN, get_arch, list_archs
+from wsrl.nerf.checkpoint import save_nerf, stack_fields
+from wsrl.nerf.fidelity import HELD_OUT_OFFSET, ground_truth_views
+from wsrl.nerf.fit import FitConfig, fit_distill, fit_photometric
+from wsrl.nerf.render import RenderConfig, image_grid, psnr, render_images
+from wsrl.nerf.views import PosedViews, focal_length, load_views, save_views, sphere_poses
+from wsrl.zoo.sdf import TEST_SCENES, SceneBatch
+
+
+def cmd_archs(args: argparse.Namespace) -> int:
+    """Print the registry at one scale (``seen``: the benchmark's default training architectures)."""
+    print(f"{'name':<16}{'family':<10}{'bench':<8}{'params':>10}  tensors")
+    for name in list_archs(args.scale):
+        spec = get_arch(name, args.scale)
+        shapes = ", ".join(f"{k}{list(v)}" for k, v in spec.tensor_shapes.items())
+        role = "seen" if name in BENCHMARK_SEEN else "unseen"
+        print(f"{name:<16}{spec.family:<10}{role:<8}{spec.n_params:>10,}  {shapes}")
+    return 0
+
+
+def _scene_views(name: str, n_views: int, res: int, offset: float = 0.0) -> PosedViews:
+    """Ground-truth renders of a built-in test scene."""
+    return ground_truth_views(SceneBatch([TEST_SCENES.get(name)()]), n_views, res, offset)
+
+
+def cmd_scene(args: argparse.Namespace) -> int:
+    """Write ground-truth views of a built-in scene in the transforms.json layout."""
+    save_views(args.out, _scene_views(args.name, args.views, args.res), "train")
+    save_views(args.out, _scene_views(args.name, args.test_views, args.res, HELD_OUT_OFFSET), "test")
+    print(f"wrote {args.views} train + {args.test_views} test views of {args.name!r} to {args.out}")
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """Fit one NeRF per scene (distillation) or per views folder (photometric)."""
+    spec = get_arch(args.arch, args.scale)
+    out = Path(args.out)
+    sources = args.scene or args.views
+    ids = [Path(s).name for s in sources]
+    if len(set(ids)) != len(ids):
+        raise WsrlError("two sources share a name; their outputs would collide")
+    todo = [(s, i) for s, i in zip(sources, ids, strict=True) if args.overwrite or not (out / f"{i}.pt").exists()]
+    if len(todo) < len(sources):
+        print(f"skipping {len(sources) - len(todo)} already fitted (use --overwrite to refit)")
+    cfg = FitConfig(
+        steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, points=args.points, rays=args.rays
+    )
+    start = time.time()
+    metas = [{"object_id": i, "fitted_from": s, "mode": "distill" if args.scene else "photometric"} for s, i in todo]
+    if args.scene:
+        targets = [TEST_SCENES.get(s)().density_and_color for s, _ in todo]
+        nerfs = fit_distill(spec, targets, cfg, metas)
+    else:
+        views = [load_views(s, "train") for s, _ in todo]
+        nerfs = fit_photometric(spec, views, cfg, metas=metas)
+    elapsed = time.time() - start
+    for (source, ident), nerf in zip(todo, nerfs, strict=True):
+        if args.render:
+            held_out = _scene_views(source, 8, 64, HELD_OUT_OFFSET) if args.scene else load_views(source, "test")
+            pred = _render_like(stack_fields([nerf]), held_out)
+            nerf.meta["psnr"] = float(psnr(pred, held_out.images).mean())
+            save_png(out / f"{ident}.png", image_grid(torch.cat([held_out.images, pred]), len(held_out.images)))
+        save_nerf(out / f"{ident}.pt", nerf)
+        extra = f"  held-out PSNR {nerf.meta['psnr']:.2f} dB" if "psnr" in nerf.meta else ""
+        print(f"{out / (ident + '.pt')}{extra}")
+    if todo:
+        print(f"fitted {len(todo)} {spec.name} NeRF(s) in {elapsed:.1f}s")
+    return 0
+
+
+def _render_like(field, views: PosedViews, n_samples: int = 96) -> torch.Tensor:
+    """Render ``field`` (batch of one) from the cameras of ``views``."""
+    h, w = views.images.shape[1:3]
+    return render_images(field, 1, views.poses, w, h, views.focal, field.spec.aabb, RenderConfig(n_samples))[0]
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Render checkpoints from cameras on a sphere into one PNG each."""
+    poses = sphere_poses(args.views)
+    focal = focal_length(args.res)
+    for path in args.ckpt:
+        nerf = read_checkpoint(path)
+        field = stack_fields([nerf])
+        imgs = render_images(field, 1, poses, args.res, args.res, focal, nerf.spec.aabb)[0]
+        target = save_png(Path(args.out) / f"{Path(path).stem}.png", image_grid(imgs, min(args.views, 8)))
+        print(target)
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """Convert checkpoints (files or directory trees) into parameter-graph shards."""
+    from wsrl.graph.convert import convert
+
+    report = convert(checkpoint_sources(args.src), args.out, convert_options(args), args.workers, args.shard_size)
+    return print_convert_report(report)
+
+
+def checkpoint_sources(sources: list[str]) -> list[Path]:
+    """Checkpoint files of the given files and folders; none at all is an error."""
+    found = [p for src in sources for p in find_checkpoints(src)]
+    if not found:
+        raise WsrlError(f"no checkpoint files (*.pt, *.pth, *.ckpt) under {' '.join(sources)}")
+    return found
+
+
+def convert_options(args: argparse.Namespace):
+    from wsrl.graph.convert import ConvertOptions
+
+    return ConvertOptions(fmt=args.format, arch=args.arch, max_edges=args.max_edges)
+
+
+def print_convert_report(report) -> int:
+    """One line of counts, one line per failed file; exit code 1 when any failed."""
+    print(f"converted {report.converted}, skipped {report.skipped} already converted, failed {len(report.failures)}")
+    for source, error in report.failures:
+        print(f"FAILED {error}" if error.startswith(source) else f"FAILED {source}: {error}")
+    return 1 if report.failures else 0
+
+
+def cmd_zoo_build(args: argparse.Namespace) -> int:
+    """Build (or resume) a procedural zoo: renders and fitted NeRFs of 13 classes in many architectures."""
+    from wsrl.zoo.build import PRESETS, build_zoo, parse_shard, plan_zoo
+
+    plan = plan_zoo(PRESETS[args.size], args.seed, args.archs)
+    shard = parse_shard(args.shard)
+    n_units = len(plan.objects) + len(plan.fit_units())
+    print(
+        f"zoo {args.size!r} seed {args.seed}: {len(plan.objects)} objects, {len(plan.archs)} architectures, "
+        f"{n_units} units (shard {shard[0]}/{shard[1]}) -> {args.out}"
+    )
+    report = build_zoo(args.out, plan, shard, progress=not args.quiet)
+    print(
+        f"rendered {report.objects_done} objects, fitted {report.fits_done} blocks, "
+        f"skipped {report.skipped} finished units in {report.seconds:.1f}s"
+    )
+    if report.summary is None:
+        print("zoo not complete yet (other shards still to run); summary and contact sheet come with the last one")
+        return 0
+    summary = report.summary
+    print(f"{'arch':<16}{'NeRFs':>6}{'mean PSNR':>11}{'worst':>8}  worst object")
+    for arch, row in summary["archs"].items():
+        print(f"{arch:<16}{row['nerfs']:>6}{row['psnr_mean']:>11.2f}{row['psnr_worst']:>8.2f}  {row['worst_object']}")
+    print(f"splits {summary['splits']}; contact sheet {Path(args.out) / 'contact_sheet.png'}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train the GMN encoder on a collection (single process, or each rank of ``torchrun``)."""
+    from wsrl.train.config import TrainConfig
+    from wsrl.train.trainer import train
+
+    cfg = TrainConfig(
+        loss=args.loss,
+        preset=args.encoder_preset,
+        archs=tuple(args.archs),
+        epochs=args.epochs,
+        pairs_per_batch=args.pairs_per_batch,
+        lr=args.lr,
+        projector=not args.no_projector,
+        value_noise=args.value_noise,
+        seed=args.seed,
+    )
+    rows = train(args.data, args.out, cfg, resume=args.resume, progress=not args.quiet, until_epoch=args.until_epoch)
+    if rows:
+        last = rows[-1]
+        print(
+            f"{args.out}: epoch {last['epoch']}, val loss {last['val_loss']:.4f}, "
+            f"val cross-arch recall@1 {last['val_recall@1']:.3f}"
+        )
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    """Embed every NeRF of a collection with a trained encoder or a baseline (untrained encoder, weight
+    statistics); a baseline records ``--seen`` as its seen architectures, a trained encoder its run's."""
+    from wsrl.encoder.checkpoint import load_encoder
+    from wsrl.encoder.config import ENCODER_PRESETS
+    from wsrl.encoder.gmn import untrained_encoder
+    from wsrl.graph.collection import GraphCollection
+    from wsrl.search.store import embed_collection, weight_statistics_collection
+
+    data = GraphCollection(args.data, args.archs)
+    seen = {"seen_archs": list(args.seen)}
+    if args.weight_statistics:
+        store = weight_statistics_collection(data, seen)
+    elif args.untrained:
+        encoder = untrained_encoder(ENCODER_PRESETS[args.encoder_preset], args.seed)
+        store = embed_collection(encoder, data, {"encoder": f"untrained:{args.encoder_preset}:{args.seed}", **seen})
+    else:
+        store = embed_collection(load_encoder(args.ckpt), data, {"encoder": str(Path(args.ckpt).resolve())})
+    store.save(args.out)
+    print(
+        f"{args.out}: {len(store.object_id)} embeddings of size {store.embeddings.shape[1]} ({len(data.archs)} archs)"
+    )
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """k-NN classification or cross-architecture retrieval on an embedding store."""
+    from wsrl.search.metrics import RETRIEVAL_KS
+    from wsrl.search.protocol import classify, retrieve
+    from wsrl.search.store import EmbeddingStore
+
+    store = EmbeddingStore.load(args.embeddings)
+    split = None if args.split == "all" else args.split
+    if args.bench_command == "classify":
+        if split is None:
+            raise WsrlError("classification is fitted on the train split and scored on test or val, not all")
+        result = classify(store, args.k, probe=args.probe, split=split)
+        for arch, acc in result["per_arch"].items():
+            print(f"{arch:<16}{100 * acc:6.1f}%")
+        means = {k: "n/a" if result[k] is None else f"{100 * result[k]:.1f}%" for k in ("seen_mean", "unseen_mean")}
+        name = f"k-NN (k={args.k})" if args.probe == "knn" else "MLP probe"
+        print(f"{name} seen mean {means['seen_mean']}  unseen mean {means['unseen_mean']}")
+    else:
+        ks = tuple(sorted({*RETRIEVAL_KS, args.k}))
+        result = retrieve(store, ks, split=split)
+        for pair, row in result["pairs"].items():
+            print(f"{pair:<32}" + "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
+        means = "  ".join(f"recall@{k} {result[f'cross_arch_recall@{k}_mean']:.3f}" for k in ks)
+        print(f"cross-architecture means: {means}")
+    if args.json:
+        from wsrl.files import save_json
+
+        save_json(args.json, result)
+    return 0
+
+
+def _print_summary(results: dict, out: Path) -> None:
+    from wsrl.report.bench_all import percent, ratio, summary_rows
+
+    print(f"{'method':<20}{'cls seen %':>11}{'cls unseen %':>13}{'cross R@1':>11}{'cross R@5':>11}{'seen R@1':>10}")
+    for row in summary_rows(results):
+        cells = f"{percent(row['seen']):>11}{percent(row['unseen']):>13}{ratio(row['recall@1']):>11}"
+        print(f"{row['method']:<20}{cells}{ratio(row['recall@5']):>11}{ratio(row['seen recall@1']):>10}")
+    print(f"report: {out / 'results.md'} (results.json, CSV files, pictures alongside)")
+
+
+def cmd_bench_all(args: argparse.Namespace) -> int:
+    """Embed a labelled collection with a trained encoder and the baselines; write and summarise the report."""
+    from wsrl.report.bench_all import bench_all
+
+    results = bench_all(args.data, args.ckpt, args.out, args.k, args.probe, args.seed)
+    _print_summary(results, Path(args.out))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Build the demo zoo, train rec+con briefly, run the whole benchmark (each step resumes)."""
+    from wsrl.report.bench_all import bench_all
+    from wsrl.train.config import TrainConfig
+    from wsrl.train.trainer import train
+    from wsrl.zoo.build import PRESETS, build_zoo, plan_zoo
+
+    out, started = Path(args.out), time.time()
+    print(f"[1/3] demo zoo -> {out / 'zoo'}")
+    build_zoo(out / "zoo", plan_zoo(PRESETS["demo"], args.seed), progress=True)
+    print(f"[2/3] training rec+con, {args.epochs} epochs -> {out / 'run'}  ({time.time() - started:.0f}s so far)")
+    run = out / "run"
+    train(out / "zoo", run, TrainConfig(epochs=args.epochs, seed=args.seed), resume=(run / "last.pt").exists())
+    print(f"[3/3] benchmark -> {out / 'report'}  ({time.time() - started:.0f}s so far)")
+    results = bench_all(out / "zoo", run, out / "report", seed=args.seed)
+    _print_summary(results, out / "report")
+    print(f"demo finished in {time.time() - started:.0f}s")
+    return 0

@@ -1,0 +1,24 @@
+"""Encoder sizes: :class:`EncoderConfig` and the named presets (no torch import, so the CLI reads them cheaply)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncoderConfig:
+    """Width of node/edge states, number of blocks, embedding size."""
+
+    width: int = 64
+    depth: int = 3
+    embedding: int = 256
+    statistics: bool = True  # weight statistics of the graph enter the readout beside the pooled edges
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+ENCODER_PRESETS = {
+    "mini": EncoderConfig(width=32, depth=3, embedding=128),
+    "paper": EncoderConfig(width=128, depth=4, embedding=1024),
+}

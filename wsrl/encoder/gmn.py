@@ -1,0 +1,252 @@
+"""The graph meta-network (GMN): a parameter graph in, one embedding vector out.
+
+After Lim et al. (2024) and gmnerf's ``EdgeMPNNDiT``, on torch-geometric:
+
+* :class:`NodeFeatures` / :class:`EdgeFeatures`: embeddings of the integer node and
+  edge fields of :mod:`wsrl.graph.build` plus sinusoidal features of the parameter value;
+* :class:`EdgeNodeBlock`: one residual, pre-LayerNorm round of edge update (from both
+  end nodes) and node update (mean of incoming and of outgoing edges);
+* :class:`DeepSetsReadout`: an MLP on every edge, the mean over a graph's edges joined by the
+  graph's weight statistics (:mod:`wsrl.graph.statistics`), an MLP, with features standardised per
+  architecture (:func:`wsrl.encoder.standardize.per_domain_standardize`).
+
+Hidden neurons carry no index (their ``position`` is -1), so permuting the hidden
+neurons of a NeRF permutes graph nodes and leaves the embedding unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Batch, Data
+from torch_geometric.nn import MessagePassing
+from torch_geometric.utils import scatter
+
+from wsrl.encoder.config import ENCODER_PRESETS, EncoderConfig
+from wsrl.encoder.standardize import Moments, apply_moments, domain_groups, domain_moments, statistics_moments
+from wsrl.errors import WsrlError
+from wsrl.graph.schema import EDGE_COLUMNS, EDGE_TYPES, NODE_TYPES, EdgeColumn, NodeColumn
+from wsrl.graph.statistics import STATS_DIM, edge_statistics
+
+MAX_LAYER = 32  # layer ids are clamped to this
+MAX_POSITION = 256  # input/output positions are clamped to this
+VALUE_FREQUENCIES = (1.0, 3.0, 10.0, 30.0, 100.0)
+LOG_RMS = EDGE_COLUMNS  # the column standardize_values appends: log-RMS of the edge's (graph, layer, type) group
+
+
+def mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
+    """Two-layer MLP with ReLU (the cheapest activation on CPU, where edges are millions)."""
+    return nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Linear(d_hidden, d_out))
+
+
+def _small_embedding(n: int, width: int) -> nn.Embedding:
+    """An embedding initialised at std 0.02: type/layer codes are constant within an architecture and
+    at N(0, 1) they drown the parameter values, which carry the object."""
+    emb = nn.Embedding(n, width)
+    nn.init.normal_(emb.weight, std=0.02)
+    return emb
+
+
+class NodeFeatures(nn.Module):
+    """``x = (layer, position, type)`` -> ``[N, width]``: a sum of three embeddings."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.layer = _small_embedding(MAX_LAYER + 1, width)
+        self.position = _small_embedding(MAX_POSITION + 1, width)  # index 0: no position (hidden, grid, bias)
+        self.kind = _small_embedding(len(NODE_TYPES), width)
+
+    def forward(self, x: Tensor) -> Tensor:
+        layer = x[:, NodeColumn.LAYER].clamp(0, MAX_LAYER)
+        position = (x[:, NodeColumn.POSITION] + 1).clamp(0, MAX_POSITION)
+        return self.layer(layer) + self.position(position) + self.kind(x[:, NodeColumn.TYPE])
+
+
+class EdgeFeatures(nn.Module):
+    """Standardised ``edge_attr = (value, layer, type, pos x3, log RMS)`` -> ``[E, width]``.
+
+    The value enters raw and through ``sin/cos`` at :data:`VALUE_FREQUENCIES`, with the
+    position and the log-RMS of its group (:func:`standardize_values`).
+    """
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.register_buffer("freqs", torch.tensor(VALUE_FREQUENCIES), persistent=False)
+        self.value = mlp(1 + 2 * len(VALUE_FREQUENCIES) + 4, width, width)  # value x position interactions
+        self.layer = _small_embedding(MAX_LAYER + 1, width)
+        self.kind = _small_embedding(len(EDGE_TYPES), width)
+
+    def forward(self, edge_attr: Tensor) -> Tensor:
+        value, pos_scale = edge_attr[:, :1], edge_attr[:, EdgeColumn.POSITION : LOG_RMS + 1]
+        phase = value * self.freqs
+        scalars = torch.cat([value, torch.sin(phase), torch.cos(phase), pos_scale], 1)
+        layer = edge_attr[:, EdgeColumn.LAYER].long().clamp(0, MAX_LAYER)
+        return self.value(scalars) + self.layer(layer) + self.kind(edge_attr[:, EdgeColumn.TYPE].long())
+
+
+class EdgeNodeBlock(MessagePassing):
+    """Residual pre-LN block: edges read both end nodes, nodes read the mean of in- and out-edges.
+
+    The edge MLP's first layer on ``[h_src, h_dst, e]`` is computed as
+    ``A h[src] + B h[dst] + C e`` with ``A h`` and ``B h`` evaluated per node, not per edge.
+    """
+
+    def __init__(self, width: int, update_nodes: bool = True) -> None:
+        super().__init__(aggr="mean")
+        self.node_norm = nn.LayerNorm(width)
+        self.edge_norm = nn.LayerNorm(width)
+        self.edge_in = nn.Linear(width, 2 * width)  # the source and target node terms, per node
+        self.edge_self = nn.Linear(width, width, bias=False)
+        self.edge_out = nn.Linear(width, width)
+        # the last block's node states are never read (the readout pools edges): no node update there
+        self.node_mlp = mlp(3 * width, 2 * width, width) if update_nodes else None
+
+    def forward(self, h: Tensor, edge_index: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
+        hn, en = self.node_norm(h), self.edge_norm(e)
+        src, dst = edge_index
+        from_src, from_dst = self.edge_in(hn).chunk(2, dim=1)
+        e = e + self.edge_out(torch.relu(from_src[src] + from_dst[dst] + self.edge_self(en)))
+        if self.node_mlp is None:
+            return h, e
+        incoming = self.propagate(edge_index, e=e, size=(h.shape[0], h.shape[0]))
+        outgoing = self.propagate(edge_index.flip(0), e=e, size=(h.shape[0], h.shape[0]))
+        h = h + self.node_mlp(torch.cat([hn, incoming, outgoing], 1))
+        return h, e
+
+    def message(self, e: Tensor) -> Tensor:
+        return e
+
+
+ReadoutNorms = tuple[Moments, Moments, Moments]  # moments of the statistics, the pooled edges, the embedding
+
+
+class DeepSetsReadout(nn.Module):
+    """``rho([mean_edges(phi(e)), s])`` per graph, standardised per domain before and after ``rho``,
+    where ``s`` are ``extra`` per-graph features that follow the pooled ones (the weight statistics).
+
+    phi's last linear layer commutes with the mean, so it runs after it (once per graph, not per edge).
+    """
+
+    def __init__(self, width: int, embedding: int, extra: int = 0) -> None:
+        super().__init__()
+        self.width = width
+        self.norm = nn.LayerNorm(width)
+        self.phi = nn.Sequential(nn.Linear(width, 2 * width), nn.ReLU())
+        self.rho = mlp(2 * width + extra, 2 * width, embedding)
+
+    def pool(self, e: Tensor, edge_graph: Tensor, n_graphs: int) -> Tensor:
+        return scatter(self.phi(self.norm(e)), edge_graph, dim=0, dim_size=n_graphs, reduce="mean")
+
+    def forward(
+        self, pooled: Tensor, domain: Tensor | None = None, norms: ReadoutNorms | None = None
+    ) -> tuple[Tensor, ReadoutNorms]:
+        """Embeddings of the pooled rows and the moments used: those of each ``domain``'s rows (default: one
+        population), or, given ``norms``, a reference population's, with ``domain`` indexing their rows."""
+        if norms is None:
+            group = domain_groups(domain, pooled.shape[0], pooled.device)
+        elif domain is None:
+            raise WsrlError("standardising with stored moments needs each row's domain index")
+        else:
+            group = domain
+        edges, extra = pooled[:, : 2 * self.width], pooled[:, 2 * self.width :]
+        m_stats = statistics_moments(extra, group) if norms is None else norms[0]
+        m_edges = domain_moments(edges, group) if norms is None else norms[1]
+        x = torch.cat([apply_moments(edges, m_edges, group), apply_moments(extra, m_stats, group)], 1)
+        y = self.rho(x)
+        m_out = domain_moments(y, group) if norms is None else norms[2]
+        return apply_moments(y, m_out, group), (m_stats, m_edges, m_out)
+
+
+class GMNEncoder(nn.Module):
+    """Parameter graphs (a PyG ``Batch`` or one ``Data``) and their domains -> embeddings ``[G, embedding]``.
+
+    ``domain[g]`` names graph g's population (its architecture; default: all one population).
+    :meth:`pool` is the per-graph part; :meth:`head` the per-population part, so a population larger
+    than a batch is embedded by pooling batch by batch, then one head (:func:`embed_graphs`).
+    """
+
+    def __init__(self, config: EncoderConfig = ENCODER_PRESETS["mini"]) -> None:
+        super().__init__()
+        self.config = config
+        self.nodes = NodeFeatures(config.width)
+        self.edges = EdgeFeatures(config.width)
+        self.blocks = nn.ModuleList(EdgeNodeBlock(config.width, i < config.depth - 1) for i in range(config.depth))
+        self.readout = DeepSetsReadout(config.width, config.embedding, STATS_DIM if config.statistics else 0)
+        self.trained_archs: tuple[str, ...] = ()  # the architectures of its training run (set when loaded)
+
+    @property
+    def pooled_width(self) -> int:
+        """Width of :meth:`pool`'s rows."""
+        return 2 * self.config.width + (STATS_DIM if self.config.statistics else 0)
+
+    def pool(self, graphs: Batch | Data) -> Tensor:
+        """Per-graph pooled edge features ``[G, 2 * width]``, then (``config.statistics``) the weight statistics."""
+        if isinstance(graphs, Batch):
+            node_graph, n_graphs = graphs.batch, graphs.num_graphs
+        else:
+            node_graph, n_graphs = torch.zeros(graphs.num_nodes, dtype=torch.long), 1
+        edge_graph = node_graph[graphs.edge_index[0]]
+        h, e = self.nodes(graphs.x), self.edges(standardize_values(graphs.edge_attr, edge_graph))
+        for block in self.blocks:
+            h, e = block(h, graphs.edge_index, e)
+        pooled = self.readout.pool(e, edge_graph, n_graphs)
+        if not self.config.statistics:
+            return pooled
+        counts = torch.bincount(edge_graph, minlength=n_graphs).tolist()
+        stats = torch.stack([edge_statistics(a) for a in graphs.edge_attr.split(counts)])
+        return torch.cat([pooled, stats], 1)
+
+    def head(self, pooled: Tensor, domain: Tensor | None = None) -> Tensor:
+        """Embeddings of pooled rows standardised per ``domain`` over the rows given."""
+        return self.readout(pooled, domain)[0]
+
+    def forward(self, graphs: Batch | Data, domain: Tensor | None = None) -> Tensor:
+        return self.head(self.pool(graphs), domain)
+
+
+def untrained_encoder(config: EncoderConfig, seed: int = 0) -> GMNEncoder:
+    """A freshly initialised encoder (the baseline), in eval mode."""
+    torch.manual_seed(seed)
+    return GMNEncoder(config).eval()
+
+
+def standardize_values(edge_attr: Tensor, edge_graph: Tensor) -> Tensor:
+    """Edge values divided by their RMS within each (graph, layer, edge type) group, and that
+    group's log-RMS appended as a 7th column.
+
+    Architectures fit at very different weight scales (hash entries vs MLP weights, 2 vs 4 layers), so
+    values enter at unit scale; the scale itself still says something about the object (how much of the
+    scene box it fills), so it enters too, as a log, and the readout's per-architecture standardisation
+    removes what is common to the architecture.
+    """
+    layer = edge_attr[:, EdgeColumn.LAYER].long().clamp(0, MAX_LAYER)
+    kind = edge_attr[:, EdgeColumn.TYPE].long()
+    group = (edge_graph * (MAX_LAYER + 1) + layer) * len(EDGE_TYPES) + kind
+    _, group = torch.unique(group, return_inverse=True)
+    value = edge_attr[:, EdgeColumn.VALUE]
+    rms = scatter(value * value, group, dim=0, reduce="mean").sqrt().clamp(min=1e-8)
+    return torch.cat([(value / rms[group])[:, None], edge_attr[:, 1:EDGE_COLUMNS], rms.log()[group][:, None]], 1)
+
+
+def batch_graphs(graphs: list[Data]) -> Batch:
+    """One PyG batch of the encoder's inputs (``x``, ``edge_index``, ``edge_attr``) of ``graphs``, which may
+    come from different architectures (their other attributes, e.g. a hash graph's ``grid_rows``, differ)."""
+    return Batch.from_data_list([Data(x=g.x, edge_index=g.edge_index, edge_attr=g.edge_attr) for g in graphs])
+
+
+@torch.no_grad()
+def pool_graphs(encoder: GMNEncoder, graphs: list[Data], batch_size: int = 32) -> Tensor:
+    """The per-graph part of the encoder (:meth:`GMNEncoder.pool`) over ``graphs``, batch by batch."""
+    if not graphs:
+        return torch.zeros(0, encoder.pooled_width)
+    return torch.cat(
+        [encoder.pool(batch_graphs(graphs[s : s + batch_size])) for s in range(0, len(graphs), batch_size)]
+    )
+
+
+@torch.no_grad()
+def embed_graphs(encoder: GMNEncoder, graphs: list[Data], domain: Tensor | None = None, batch_size: int = 32) -> Tensor:
+    """Embeddings ``[n, D]`` of ``graphs``, standardised per ``domain`` over all of them (default: one domain)."""
+    if not graphs:
+        return torch.zeros(0, encoder.config.embedding)
+    return encoder.head(pool_graphs(encoder, graphs, batch_size), domain)

@@ -1,0 +1,70 @@
+"""Per-population standardisation, as domain-specific batch normalisation (Chang et al., CVPR 2019)
+without running statistics: the GMN readout (:mod:`wsrl.encoder.gmn`) and the weight-statistics baseline
+compare NeRFs through features standardised over their architecture's population.
+
+Pooled features differ far more between architectures than between the objects of one architecture, so
+with one normalisation for all, the object lives in a tiny deviation from an architecture-wide offset:
+embeddings of one architecture start collapsed (cosine ~1), and a contrastive loss whose pairs all straddle
+two architectures gets no gradient to remove the offset (training recall stays at chance). Standardising
+per architecture removes the offset by construction.
+
+The moments come from a population: the rows standardised together (:func:`per_domain_standardize`), or a
+reference population's moments kept for later rows (:func:`domain_moments` then :func:`apply_moments`), so
+that a NeRF added to an index later is standardised exactly as the population it joins.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch_geometric.utils import scatter
+
+from wsrl.graph.statistics import STATS_EPS, STATS_REL_EPS
+
+FEATURE_EPS = 1e-5  # variance floor of standardised pooled features and embeddings
+
+Moments = tuple[Tensor, Tensor]  # per group: mean [G, F] and floored variance [G, F]
+
+
+def domain_groups(domain: Tensor | None, n: int, device: torch.device | None = None) -> Tensor:
+    """Each row's group index ``0..G-1`` (groups in sorted order of ``domain``; default: one group)."""
+    if domain is None:
+        return torch.zeros(n, dtype=torch.long, device=device)
+    return torch.unique(domain, return_inverse=True)[1]
+
+
+def domain_moments(x: Tensor, group: Tensor, eps: float = FEATURE_EPS, rel_eps: float = 0.0) -> Moments:
+    """Mean and variance of each column within each group; the variance gets ``eps + rel_eps * mean**2``:
+    an absolute floor, and one relative to the column's scale for features whose natural scale is tiny
+    (weight statistics of hash entries)."""
+    mean = scatter(x, group, dim=0, reduce="mean")
+    centred = x - mean[group]
+    var = scatter(centred * centred, group, dim=0, reduce="mean") + eps + rel_eps * mean * mean
+    return mean, var
+
+
+def apply_moments(x: Tensor, moments: Moments, group: Tensor) -> Tensor:
+    """``x`` standardised with the moments of each row's group."""
+    mean, var = moments
+    return (x - mean[group]) / var[group].sqrt()
+
+
+def per_domain_standardize(
+    x: Tensor, domain: Tensor | None = None, eps: float = FEATURE_EPS, rel_eps: float = 0.0
+) -> Tensor:  # fmt: skip
+    """Each column of ``x`` to zero mean and unit variance within each domain (rows with equal ``domain``;
+    default: all rows one domain), with the moments of the rows given."""
+    group = domain_groups(domain, x.shape[0], x.device)
+    return apply_moments(x, domain_moments(x, group, eps, rel_eps), group)
+
+
+def statistics_moments(stats: Tensor, group: Tensor) -> Moments:
+    """:func:`domain_moments` with the weight statistics' variance floors."""
+    return domain_moments(stats, group, STATS_EPS, STATS_REL_EPS)
+
+
+def standardize_statistics(stats: Tensor, domain: Tensor | None = None) -> Tensor:
+    """Weight statistics ``[n, STATS_DIM]`` standardised per domain (default: one population), constant
+    columns (an architecture without a group) to 0: the baseline's features and the encoder's readout input."""
+    group = domain_groups(domain, stats.shape[0], stats.device)
+    return apply_moments(stats, statistics_moments(stats, group), group)

@@ -1,0 +1,187 @@
+"""NeRF -> parameter graph (a PyG ``Data``, schema in :mod:`wsrl.graph.schema`), after Graph Metanetworks
+and gmnerf.
+
+Every neuron, grid cell and table entry is a node; every parameter is an edge from the input side to the
+output side. Built from whole tensors at once.
+
+tiny-cuda-nn padding is removed: padded output rows are dropped; padded input columns are dropped when they
+see 0 (grids) and folded into one bias edge per neuron when they see 1 (``docs/formats.md``, tcnn MLPs).
+
+**Bounded hash grids.** The whole graph has at most ``max_edges`` edges (default 200,000): a table with more
+entries than the budget the MLPs leave keeps, per level (equal shares), the entries with the largest feature
+norm (ties: lower row). Entries never touched by training keep tcnn's ``U(±1e-4)`` init and go first, so on
+real checkpoints the graph keeps what was learned; what is lost is the low-magnitude remainder (the graph
+forward then reads those entries as 0). Graph attributes ``grid_rows`` (kept rows) and ``grid_kept`` record
+the choice.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from wsrl.errors import WsrlError
+from wsrl.graph.schema import DEFAULT_MAX_EDGES, EDGE_TYPES, NODE_TYPES
+from wsrl.nerf.archs import ArchSpec
+from wsrl.nerf.checkpoint import NeRF
+
+
+class _Builder:
+    """Accumulates node and edge blocks, then concatenates them once."""
+
+    def __init__(self) -> None:
+        self.n_nodes = 0
+        self.nodes: list[Tensor] = []
+        self.edges: list[Tensor] = []
+        self.attrs: list[Tensor] = []
+
+    def add_nodes(self, count: int, layer: int, node_type: str, positions: Tensor | None = None) -> Tensor:
+        ids = torch.arange(self.n_nodes, self.n_nodes + count)
+        pos = torch.full((count,), -1, dtype=torch.long) if positions is None else positions.long()
+        kind = torch.full((count,), NODE_TYPES[node_type])
+        self.nodes.append(torch.stack([torch.full((count,), layer), pos, kind], 1))
+        self.n_nodes += count
+        return ids
+
+    def add_edges(
+        self, src: Tensor, dst: Tensor, value: Tensor, layer: int, edge_type: str, position: Tensor | None = None
+    ) -> None:
+        e = value.numel()
+        pos = torch.full((e, 3), -1.0) if position is None else position.float()
+        meta = torch.tensor([float(layer), float(EDGE_TYPES[edge_type])]).expand(e, 2)
+        self.edges.append(torch.stack([src.reshape(-1), dst.reshape(-1)]))
+        self.attrs.append(torch.cat([value.reshape(-1, 1).float(), meta, pos], 1))
+
+    def data(self) -> Data:
+        edge_index, edge_attr = torch.cat(self.edges, 1), torch.cat(self.attrs)
+        return Data(x=torch.cat(self.nodes), edge_index=edge_index, edge_attr=edge_attr, num_nodes=self.n_nodes)
+
+
+def _kept_rows(table: Tensor, spec: ArchSpec, max_edges: int) -> Tensor:
+    """Rows of the concatenated hash table that the graph keeps (sorted)."""
+    levels = spec.grid_levels
+    if table.numel() <= max_edges:
+        return torch.arange(table.shape[0])
+    per_level = max(1, max_edges // (spec.hash_features * len(levels)))  # at least one entry per level
+    norms = table.norm(dim=1)
+    kept = []
+    for lv in levels:
+        local = norms[lv.offset : lv.offset + lv.n_entries]
+        if lv.n_entries <= per_level:
+            kept.append(torch.arange(lv.offset, lv.offset + lv.n_entries))
+            continue
+        # stable descending sort: ties keep the lower row
+        order = torch.sort(-local, stable=True).indices[:per_level]
+        kept.append(torch.sort(order).values + lv.offset)
+    return torch.cat(kept)
+
+
+def _add_mlp(
+    b: _Builder,
+    sources: Tensor,
+    weights: list[Tensor],
+    pad_value: float,
+    first_layer: int,
+    out_positions: Tensor,
+    extra_bias: Tensor | None = None,
+    biases: list[Tensor] | None = None,
+) -> Tensor:
+    """Nodes and edges of one tcnn MLP fed by the nodes ``sources``; returns its output nodes.
+
+    Padded output rows are dropped; padded input columns are folded into one bias edge per
+    first-layer neuron when they see ``pad_value != 0`` (plus ``extra_bias``, e.g. a folded
+    constant input), and dropped when they see 0. Real ``biases`` (plain PyTorch MLPs) become
+    bias edges of their layer too: one bias node per layer that has any.
+    """
+    n_in = len(sources)
+    layer_ids = [sources]
+    for i, w in enumerate(weights):
+        last = i == len(weights) - 1
+        kind, positions = ("output", out_positions) if last else ("hidden", None)
+        layer_ids.append(b.add_nodes(len(out_positions) if last else w.shape[0], first_layer + i, kind, positions))
+    for i, w in enumerate(weights):
+        src, dst = layer_ids[i], layer_ids[i + 1]
+        w = w[: len(dst)]
+        b.add_edges(src.expand(len(dst), -1), dst[:, None].expand(-1, len(src)), w[:, : len(src)], first_layer + i,
+                    "linear")  # fmt: skip
+        terms = [] if biases is None else [biases[i][: len(dst)]]
+        if i == 0 and pad_value != 0.0 and w.shape[1] > n_in:
+            terms.append(pad_value * w[:, n_in:].sum(1))
+        if i == 0 and extra_bias is not None:
+            terms.append(extra_bias[: len(dst)])
+        if terms:
+            bias_node = b.add_nodes(1, first_layer + i - 1, "bias")
+            b.add_edges(bias_node.expand(len(dst)), dst, torch.stack(terms).sum(0), first_layer + i, "bias")
+    return layer_ids[-1]
+
+
+def nerf_to_graph(nerf: NeRF, max_edges: int = DEFAULT_MAX_EDGES) -> Data:
+    """The parameter graph of ``nerf`` (schema in the module docstring)."""
+    spec, t = nerf.spec, nerf.tensors
+    b = _Builder()
+    n_in, n_out = spec.encoding_width, spec.n_outputs
+    inputs = b.add_nodes(n_in, 1, "input", torch.arange(n_in))
+    weights = [t[f"mlp.{i}"] for i in range(len(spec.mlp_shapes))]
+    biases = [t[f"mlp_bias.{i}"] for i in range(len(weights))] if spec.mlp_biases else None
+    outputs = _add_mlp(b, inputs, weights, spec.input_pad_value, 2, torch.arange(n_out), biases=biases)
+    if spec.head_shapes:
+        head_in_layer = 1 + len(weights)
+        n_sh = spec.head_sh_degree**2
+        directions = b.add_nodes(n_sh, head_in_layer, "direction", torch.arange(n_sh))
+        geo = torch.cat([outputs[: spec.density_index], outputs[spec.density_index + 1 :]])
+        head = [t[f"head.{i}"] for i in range(len(spec.head_shapes))]
+        n_real = n_sh + len(geo)
+        # the appearance input is a constant (its mean): fold it into the bias; pad columns see 1
+        app = t["appearance"] if "appearance" in t else torch.zeros(0)
+        folded = head[0][:, n_real : n_real + len(app)] @ app
+        pad_cols = head[0][:, n_real + len(app) :].sum(1)
+        head_biases = [t[f"head_bias.{i}"] for i in range(len(head))] if spec.mlp_biases else None
+        _add_mlp(b, torch.cat([directions, geo]), [head[0][:, :n_real], *head[1:]], 0.0, head_in_layer + 1,
+                 n_out + torch.arange(3), extra_bias=folded + pad_cols, biases=head_biases)  # fmt: skip
+
+    if spec.family == "triplane":
+        planes = t["planes"]  # [3, R, R, C]
+        r, c = planes.shape[1], planes.shape[3]
+        cells = b.add_nodes(3 * r * r, 0, "plane_cell")
+        coords = torch.linspace(-1.0, 1.0, r)
+        p, i, j = torch.meshgrid(torch.arange(3.0), coords, coords, indexing="ij")  # i: H (v), j: W (u)
+        cell_pos = torch.stack([p, j, i], -1).reshape(-1, 1, 3).expand(-1, c, 3)
+        feat = inputs[n_in - c :]
+        b.add_edges(
+            cells[:, None].expand(-1, c),
+            feat.expand(len(cells), -1),
+            planes.reshape(-1, c),
+            1,
+            "triplane",
+            cell_pos.reshape(-1, 3),
+        )
+    if spec.family == "hash":
+        table = t["grid"]
+        budget = max_edges - sum(a.shape[0] for a in b.attrs)
+        if budget < len(spec.grid_levels) * spec.hash_features:
+            raise WsrlError(
+                f"arch {spec.name!r}: max_edges={max_edges} leaves no room for the hash grid after the networks' "
+                f"{max_edges - budget} edges (need at least one entry per level)"
+            )
+        rows = _kept_rows(table, spec, budget)
+        f = spec.hash_features
+        level_of_row = torch.cat([torch.full((lv.n_entries,), i) for i, lv in enumerate(spec.grid_levels)])[rows]
+        entries = b.add_nodes(len(rows), 0, "hash_entry")
+        dst = inputs[level_of_row[:, None] * f + torch.arange(f)]
+        denom = max(len(spec.grid_levels) - 1, 1)
+        pos = torch.stack([level_of_row / denom, -torch.ones(len(rows)), -torch.ones(len(rows))], 1)
+        edge_pos = pos[:, None].expand(-1, f, 3).reshape(-1, 3)
+        b.add_edges(entries[:, None].expand(-1, f), dst, table[rows], 1, "hash", edge_pos)
+        graph = b.data()
+        graph.grid_rows = rows
+        graph.grid_kept = len(rows) / table.shape[0]
+    else:
+        graph = b.data()
+    graph.arch = spec.name
+    graph.spec = spec.to_dict()
+    graph.object_id = str(nerf.meta.get("object_id", ""))
+    graph.class_label = int(nerf.meta.get("class_label", -1))
+    graph.split = str(nerf.meta.get("split", ""))
+    graph.source = str(nerf.meta.get("source", ""))
+    return graph

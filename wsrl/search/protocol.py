@@ -1,0 +1,89 @@
+"""The benchmark protocol on an embedding store: k-NN classification and cross-architecture retrieval.
+
+Which architectures count as *seen* is a property of the encoder's training run, recorded in the store
+(``meta["seen_archs"]``) or given explicitly; means are reported over seen and unseen architectures apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from wsrl.errors import WsrlError
+from wsrl.search.metrics import PROBES, RETRIEVAL_KS, knn_accuracy, precision_at_k, probe_accuracy, recall_at_k
+from wsrl.search.store import EmbeddingStore
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def classify(
+    store: EmbeddingStore,
+    k: int = 1,
+    probe: str = "knn",
+    split: str = "test",
+    seen: Sequence[str] | None = None,
+) -> dict:
+    """Classification per architecture, fitted on that architecture's train split, scored on ``split``
+    (``val`` for choosing settings, ``test`` for reporting): a cosine k-NN (``probe="knn"``) or the
+    paper's MLP probe (``probe="mlp"``). ``seen`` defaults to the store's record of the encoder's run."""
+    if probe not in PROBES:
+        raise WsrlError(f"probe must be one of {PROBES}, got {probe!r}")
+    if k < 1:
+        raise WsrlError(f"k must be >= 1, got {k}")
+    if all(label < 0 for label in store.label):
+        raise WsrlError("classification needs class labels, and these embeddings have none")
+    seen = list(store.seen_archs if seen is None else seen)
+    per_arch = {}
+    for arch in store.archs:
+        train, test = store.select(arch, "train"), store.select(arch, split)
+        if not train.object_id or not test.object_id:
+            raise WsrlError(f"arch {arch!r}: classification needs embeddings of splits 'train' and {split!r}")
+        if probe == "knn":
+            per_arch[arch] = knn_accuracy(train.embeddings, train.label, test.embeddings, test.label, k)
+        else:
+            per_arch[arch] = probe_accuracy(train.embeddings, train.label, test.embeddings, test.label)
+    return {
+        "probe": probe,
+        "split": split,
+        "k": k,
+        "seen_archs": seen,
+        "per_arch": per_arch,
+        "seen_mean": _mean([v for a, v in per_arch.items() if a in seen]),
+        "unseen_mean": _mean([v for a, v in per_arch.items() if a not in seen]),
+    }
+
+
+def retrieve(
+    store: EmbeddingStore,
+    ks: tuple[int, ...] = RETRIEVAL_KS,
+    split: str | None = "test",
+    seen: Sequence[str] | None = None,
+) -> dict:
+    """Every (query arch, gallery arch) pair on ``split`` (None: every row): recall@k of the same object,
+    precision@k of the class; recall means over all pairs of different architectures, and over those of
+    two seen architectures."""
+    if min(ks) < 1:
+        raise WsrlError(f"k must be >= 1, got {min(ks)}")
+    if len(store.archs) < 2:
+        raise WsrlError(f"cross-architecture retrieval needs two architectures; the store holds {store.archs}")
+    seen = list(store.seen_archs if seen is None else seen)
+    pairs = {}
+    for q in store.archs:
+        for g in store.archs:
+            query, gallery = store.select(q, split), store.select(g, split)
+            if not query.object_id or not gallery.object_id:
+                raise WsrlError(f"no embeddings of split {split!r} in architecture {q if not query.object_id else g!r}")
+            recall = recall_at_k(query.embeddings, query.object_id, gallery.embeddings, gallery.object_id, ks)
+            row = {f"recall@{k}": v for k, v in recall.items()}
+            row[f"precision@{max(ks)}"] = precision_at_k(
+                query.embeddings, query.label, gallery.embeddings, gallery.label, max(ks)
+            )
+            pairs[f"{q}->{g}"] = row
+    cross = {key: v for key, v in pairs.items() if key.split("->")[0] != key.split("->")[1]}
+    seen_pairs = {key: v for key, v in cross.items() if all(a in seen for a in key.split("->"))}
+    means = {}
+    for prefix, rows in (("", cross), ("seen_", seen_pairs)):
+        for k in ks:
+            means[f"{prefix}cross_arch_recall@{k}_mean"] = _mean([v[f"recall@{k}"] for v in rows.values()])
+    return {"split": split, "seen_archs": seen, "pairs": pairs, **means}
