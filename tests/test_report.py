@@ -10,6 +10,7 @@ import torch
 from torch_geometric.data import Data
 
 from wsrl.encoder.standardize import standardize_statistics
+from wsrl.graph.probe import PROBE_RESOLUTION
 from wsrl.graph.schema import EDGE_TYPES
 from wsrl.graph.statistics import GROUPS, STATS, weight_statistics
 from wsrl.search.metrics import probe_accuracy
@@ -86,7 +87,7 @@ def test_bench_all_writes_the_report(tiny_zoo, con_run, tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["bench", "all", "--data", str(tiny_zoo), "--ckpt", str(con_run), "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
-    assert REPORT_KEYS <= set(results) and set(results["baselines"]) == {"untrained", "weight_statistics"}
+    assert REPORT_KEYS <= set(results) and set(results["baselines"]) == {"untrained", "weight_statistics", "probe"}
     for r in [results, *results["baselines"].values()]:
         assert {"per_arch", "seen_mean", "unseen_mean"} <= set(r["knn_accuracy"])
         assert set(r["knn_accuracy"]["per_arch"]) == {"mlp", "triplane", "hash"}
@@ -94,10 +95,10 @@ def test_bench_all_writes_the_report(tiny_zoo, con_run, tmp_path, capsys):
         assert {"recall@1", "recall@5", "recall@10"} <= set(r["retrieval"]["pairs"]["mlp->hash"])
     for name in ("tsne_class.png", "tsne_arch.png", "recall_heatmap.png", "retrieval.png", "results.md"):
         assert (out / name).stat().st_size > 0, name
-    assert (out / "knn.csv").read_text().count("\n") == 1 + 3 * 3  # header + 3 methods x 3 archs
-    assert (out / "retrieval.csv").read_text().count("\n") == 1 + 3 * 9
+    assert (out / "knn.csv").read_text().count("\n") == 1 + 4 * 3  # header + 4 methods x 3 archs
+    assert (out / "retrieval.csv").read_text().count("\n") == 1 + 4 * 9
     printed = capsys.readouterr().out
-    assert "weight_statistics" in printed and "results.md" in printed
+    assert "weight_statistics" in printed and "probe" in printed and "results.md" in printed
     # the stores are plain embedding stores: the single benchmarks read them
     assert main(["bench", "classify", str(out / "embeddings" / "untrained.pt"), "--probe", "mlp"]) == 0
     again = tmp_path / "again"
@@ -115,6 +116,9 @@ def test_embed_baselines_cli(tiny_zoo, tmp_path):
     assert main(["embed", "--weight-statistics", "--data", str(tiny_zoo), "--out", str(out)]) == 0
     store = EmbeddingStore.load(out)
     assert store.embeddings.shape == (39 * 3, len(GROUPS) * len(STATS))
+    probe = tmp_path / "probe.pt"
+    assert main(["embed", "--density-probe", "--data", str(tiny_zoo), "--out", str(probe)]) == 0
+    assert EmbeddingStore.load(probe).embeddings.shape == (39 * 3, 4 * PROBE_RESOLUTION**3)
     with pytest.raises(SystemExit):  # one source is required
         main(["embed", "--data", str(tiny_zoo), "--out", str(out)])
 

@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--ckpt", help="a run folder or checkpoint (wsrl train)")
     src.add_argument("--untrained", action="store_true", help="baseline: a freshly initialised encoder")
     src.add_argument("--weight-statistics", action="store_true", help="baseline: per-layer weight statistics")
+    src.add_argument("--density-probe", action="store_true", help="baseline: density and colour at a fixed grid")
     p.add_argument("--encoder-preset", choices=sorted(ENCODER_PRESETS), default=train.preset, help="for --untrained")
     p.add_argument("--seen", nargs="+", default=list(BENCHMARK_SEEN), help="seen architectures recorded for a baseline")
     p.add_argument("--seed", type=int, default=0)

@@ -186,17 +186,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_embed(args: argparse.Namespace) -> int:
     """Embed every NeRF of a collection with a trained encoder or a baseline (untrained encoder, weight
-    statistics); a baseline records ``--seen`` as its seen architectures, a trained encoder its run's."""
+    statistics, density probe); a baseline records ``--seen`` as its seen architectures, a trained encoder its run's."""
     from wsrl.encoder.checkpoint import load_encoder
     from wsrl.encoder.config import ENCODER_PRESETS
     from wsrl.encoder.gmn import untrained_encoder
     from wsrl.graph.collection import GraphCollection
-    from wsrl.search.store import embed_collection, weight_statistics_collection
+    from wsrl.search.store import embed_collection, probe_collection, weight_statistics_collection
 
     data = GraphCollection(args.data, args.archs)
     seen = {"seen_archs": list(args.seen)}
     if args.weight_statistics:
         store = weight_statistics_collection(data, seen)
+    elif args.density_probe:
+        store = probe_collection(data, seen)
     elif args.untrained:
         encoder = untrained_encoder(ENCODER_PRESETS[args.encoder_preset], args.seed)
         store = embed_collection(encoder, data, {"encoder": f"untrained:{args.encoder_preset}:{args.seed}", **seen})

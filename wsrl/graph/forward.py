@@ -23,7 +23,7 @@ def graph_forward(graph: Data, xyz: Tensor, dirs: Tensor | None = None) -> Tenso
 
     Weights are read from the edges only: grids are gathered back from their edges
     (entries the graph dropped read as 0), then activations flow layer by layer as
-    messages ``value * act(h_src)`` summed at each target node.
+    messages ``value * act(h_src)`` summed at each target node (one matrix product per layer).
     """
     spec = ArchSpec.from_dict(graph.spec)
     src, dst = graph.edge_index
@@ -39,7 +39,12 @@ def graph_forward(graph: Data, xyz: Tensor, dirs: Tensor | None = None) -> Tenso
         table[0, graph.grid_rows] = value[etype == EDGE_TYPES["hash"]].view(-1, spec.hash_features)
     feats = encode_inputs(spec, unit_cube(spec, xyz)[None], table, planes)[0]
 
-    h = torch.zeros(xyz.shape[0], graph.num_nodes)
+    # activations only for network nodes (grid cells and table entries feed the encoding, not messages)
+    net = (node_type != NODE_TYPES["plane_cell"]) & (node_type != NODE_TYPES["hash_entry"])
+    column = torch.full((graph.num_nodes,), -1, dtype=torch.long)
+    column[net] = torch.arange(int(net.sum()))
+    node_layer, node_type = node_layer[net], node_type[net]
+    h = torch.zeros(xyz.shape[0], len(node_type))
     h[:, (node_layer == 1) & (node_type == NODE_TYPES["input"])] = feats
     h[:, node_type == NODE_TYPES["bias"]] = 1.0
     if spec.head_shapes:
@@ -47,13 +52,13 @@ def graph_forward(graph: Data, xyz: Tensor, dirs: Tensor | None = None) -> Tenso
         h[:, node_type == NODE_TYPES["direction"]] = spherical_harmonics((dirs + 1.0) / 2.0, spec.head_sh_degree)
     head_start = 2 + len(spec.mlp_shapes)  # first layer of head neurons
     hidden = node_type == NODE_TYPES["hidden"]
+    n = len(node_type)
     for target in range(2, int(node_layer.max()) + 1):
         sel = (layer == target) & ((etype == EDGE_TYPES["linear"]) | (etype == EDGE_TYPES["bias"]))
-        s, d, w = src[sel], dst[sel], value[sel]
-        msg = h[:, s]
+        # the layer's edges as a dense [source, target] matrix: h += act(h_src) @ W sums the messages
+        weights = torch.zeros(n, n).index_put_((column[src[sel]], column[dst[sel]]), value[sel], accumulate=True)
         act = ACTIVATIONS["relu" if target > head_start else spec.activation]
-        msg = torch.where(hidden[s], act(msg), msg) * w
-        h = h.index_add(1, d, msg)
+        h = h + torch.where(hidden, act(h), h) @ weights
     outputs = (node_type == NODE_TYPES["output"]).nonzero().squeeze(1)
-    order = graph.x[outputs, NodeColumn.POSITION].argsort()
+    order = graph.x[net][outputs, NodeColumn.POSITION].argsort()
     return h[:, outputs[order]]

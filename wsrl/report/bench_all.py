@@ -9,8 +9,9 @@ REPORT/ holds::
     embeddings/<method>.pt  the embedding stores (``wsrl bench classify|retrieve`` read them)
     tsne_class.png, tsne_arch.png, recall_heatmap.png, retrieval.png
 
-The baselines are the encoder untrained (same config, freshly initialised) and weight statistics
-(:mod:`wsrl.graph.statistics`); all three are standardised per architecture alike.
+The baselines are the encoder untrained (same config, freshly initialised), weight statistics
+(:mod:`wsrl.graph.statistics`) and the probe, the field itself at a fixed grid of points
+(:mod:`wsrl.graph.probe`); all four are standardised per architecture alike.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from wsrl.nerf.render import render_portrait
 from wsrl.report.figures import class_names, recall_heatmap, retrieval_grid, tsne_map
 from wsrl.search.metrics import search
 from wsrl.search.protocol import classify, retrieve
-from wsrl.search.store import EmbeddingStore, embed_collection, weight_statistics_collection
+from wsrl.search.store import EmbeddingStore, embed_collection, probe_collection, weight_statistics_collection
 
-METHODS = ("trained", "untrained", "weight_statistics")
+METHODS = ("trained", "untrained", "weight_statistics", "probe")
 TSNE_POINTS = 3000  # t-SNE of at most this many NeRFs (a fixed random subset beyond)
 
 
@@ -46,6 +47,7 @@ def stores(data: GraphCollection, ckpt: str | os.PathLike, seed: int = 0) -> dic
         "trained": embed_collection(trained, data, {"encoder": str(ckpt)}),
         "untrained": embed_collection(untrained, data, {"encoder": "untrained", **seen}),
         "weight_statistics": weight_statistics_collection(data, seen),
+        "probe": probe_collection(data, seen),
     }
 
 

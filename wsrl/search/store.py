@@ -19,10 +19,11 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from wsrl.encoder.gmn import GMNEncoder, ReadoutNorms, pool_graphs
-from wsrl.encoder.standardize import standardize_statistics
+from wsrl.encoder.standardize import per_domain_standardize, standardize_statistics
 from wsrl.errors import WsrlError
 from wsrl.files import envelope, load_envelope, save_torch
 from wsrl.graph.collection import GraphCollection
+from wsrl.graph.probe import probe_features
 from wsrl.graph.statistics import weight_statistics
 
 FORMAT, VERSION = "wsrl.embeddings", 1
@@ -260,3 +261,12 @@ def weight_statistics_collection(data: GraphCollection, meta: dict | None = None
         return standardize_statistics(torch.stack([weight_statistics(g) for g in graphs])), None
 
     return collection_store(data, features, {"data": str(data.root), "encoder": "weight_statistics", **(meta or {})})
+
+
+def probe_collection(data: GraphCollection, meta: dict | None = None) -> EmbeddingStore:
+    """The probe baseline (:mod:`wsrl.graph.probe`) of every NeRF of ``data``, standardised per architecture."""
+
+    def features(arch: str, graphs: list[Data]) -> tuple[Tensor, None]:
+        return per_domain_standardize(torch.stack([probe_features(g) for g in graphs])), None
+
+    return collection_store(data, features, {"data": str(data.root), "encoder": "probe", **(meta or {})})

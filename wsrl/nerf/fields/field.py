@@ -38,6 +38,15 @@ def trunc_exp(x: Tensor) -> Tensor:
     return _TruncExp.apply(x)
 
 
+def raw_to_density_color(spec: ArchSpec, raw: Tensor) -> tuple[Tensor, Tensor]:
+    """Density ``[..., N]`` and RGB ``[..., N, 3]`` in [0, 1] from raw outputs (:meth:`RadianceField.raw` or
+    the graph forward): ``trunc_exp(raw[density_index] + density_shift)``; RGB the sigmoid of the colour
+    head's logits, or of the first three outputs without a head."""
+    density = trunc_exp(raw[..., spec.density_index] + spec.density_shift)
+    rgb = raw[..., spec.n_outputs :] if spec.head_shapes else raw[..., :3]
+    return density, torch.sigmoid(rgb)
+
+
 def init_tensor(spec: ArchSpec, name: str, shape: tuple[int, ...], generator: torch.Generator) -> Tensor:
     """Initial value of one parameter tensor of shape ``[B, *shape]``.
 
@@ -163,13 +172,9 @@ class RadianceField(nn.Module):
 
     def density_and_color(self, xyz: Tensor, dirs: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Density ``[B, N]`` (zero outside the box) and RGB ``[B, N, 3]`` in [0, 1]."""
-        s = self.spec
-        out = self.raw(xyz, dirs)
         x01 = self.normalize(xyz)
-        inside = ((x01 >= 0) & (x01 <= 1)).all(-1)
-        density = trunc_exp(out[..., s.density_index] + s.density_shift) * inside
-        rgb = out[..., s.n_outputs :] if self.head else out[..., :3]
-        return density, torch.sigmoid(rgb)
+        density, rgb = raw_to_density_color(self.spec, self.raw(xyz, dirs))
+        return density * ((x01 >= 0) & (x01 <= 1)).all(-1), rgb
 
     def forward(self, xyz: Tensor) -> tuple[Tensor, Tensor]:
         return self.density_and_color(xyz)
