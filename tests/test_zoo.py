@@ -12,8 +12,10 @@ from conftest import TINY_ARCHS as ARCHS
 
 from wsrl.classes import CLASSES
 from wsrl.cli.main import main
+from wsrl.nerf.archs import get_arch
 from wsrl.nerf.checkpoint import load_nerf
-from wsrl.zoo.build import PRESETS, build_zoo, parse_shard, plan_zoo
+from wsrl.nerf.fit import initial_field
+from wsrl.zoo.build import PRESETS, build_zoo, fit_config, parse_shard, plan_zoo
 from wsrl.zoo.folder import Zoo
 from wsrl.zoo.sdf import occupancy_grid
 from wsrl.zoo.shapes import GENERATORS, make_object
@@ -125,6 +127,26 @@ def test_resume_redoes_only_unfinished_units(tiny_zoo, tmp_path):
 def test_a_different_zoo_in_the_same_folder_is_refused(tiny_zoo):
     with pytest.raises(ValueError, match="different zoo"):
         build_zoo(tiny_zoo, plan_zoo(TINY, 1, ARCHS), progress=False)
+    with pytest.raises(ValueError, match="different zoo"):
+        build_zoo(tiny_zoo, plan_zoo(TINY, 0, ARCHS, init="shared"), progress=False)
+
+
+def test_independent_init_draws_every_nerf_apart_and_shared_one_per_arch(tiny_zoo):
+    """The default zoo starts each NeRF from its own draw, as real checkpoints are; ``shared`` starts every NeRF
+    of an architecture from one draw, a different one per architecture (the hash variants share MLP shapes)."""
+    assert Zoo(tiny_zoo).manifest()["init"] == "independent"
+    independent, shared = plan_zoo(TINY, 0, ARCHS), plan_zoo(TINY, 0, ARCHS, init="shared")
+    cfgs = {(b, a): fit_config(independent, b, a) for b in range(len(independent.blocks)) for a in ARCHS}
+    assert all(c.init_seed is None for c in cfgs.values())
+    assert len({c.seed for c in cfgs.values()}) == len(cfgs)  # every unit its own draws
+    shared_seeds = {a: {fit_config(shared, b, a).init_seed for b in range(len(shared.blocks))} for a in ARCHS}
+    assert all(len(s) == 1 for s in shared_seeds.values()) and len(set.union(*shared_seeds.values())) == len(ARCHS)
+    spec = get_arch("mlp", TINY.scale)
+    fields = [initial_field(spec, 3, fit_config(p, 0, "mlp"), 0) for p in (independent, shared)]
+    assert not torch.equal(fields[0].mlp[0][0], fields[0].mlp[0][1])
+    assert torch.equal(fields[1].mlp[0][0], fields[1].mlp[0][1])
+    with pytest.raises(ValueError, match="initialisation must be one of"):
+        plan_zoo(TINY, 0, ARCHS, init="nope")
 
 
 def test_cli_rejects_unknown_archs(tmp_path, capsys):

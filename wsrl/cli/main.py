@@ -50,6 +50,7 @@ def _add_convert_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from wsrl.nerf.fit import FitConfig
+    from wsrl.zoo.build import INITS
     from wsrl.zoo.sdf import TEST_SCENES
 
     parser = argparse.ArgumentParser(
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--archs", nargs="+", help="architectures to fit (default: all 13 at the preset's scale)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", choices=INITS, default=INITS[0], help="each NeRF its own initialisation, or one per arch")
     p.add_argument("--shard", default="0/1", help="i/n: build every n-th unit, starting at i")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -135,12 +135,12 @@ def cmd_zoo_build(args: argparse.Namespace) -> int:
     """Build (or resume) a procedural zoo: renders and fitted NeRFs of 13 classes in many architectures."""
     from wsrl.zoo.build import PRESETS, build_zoo, parse_shard, plan_zoo
 
-    plan = plan_zoo(PRESETS[args.size], args.seed, args.archs)
+    plan = plan_zoo(PRESETS[args.size], args.seed, args.archs, args.init)
     shard = parse_shard(args.shard)
     n_units = len(plan.objects) + len(plan.fit_units())
     print(
-        f"zoo {args.size!r} seed {args.seed}: {len(plan.objects)} objects, {len(plan.archs)} architectures, "
-        f"{n_units} units (shard {shard[0]}/{shard[1]}) -> {args.out}"
+        f"zoo {args.size!r} seed {args.seed}, {plan.init} init: {len(plan.objects)} objects, "
+        f"{len(plan.archs)} architectures, {n_units} units (shard {shard[0]}/{shard[1]}) -> {args.out}"
     )
     report = build_zoo(args.out, plan, shard, progress=not args.quiet)
     print(

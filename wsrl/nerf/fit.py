@@ -61,7 +61,9 @@ def _check_fittable(spec: ArchSpec) -> None:
         raise WsrlError(f"arch {spec.name!r}: fitting NeRFs with a colour head (nerfacto-style) is not supported")
 
 
-def _new_field(spec: ArchSpec, batch_size: int, cfg: FitConfig, start: int) -> RadianceField:
+def initial_field(spec: ArchSpec, batch_size: int, cfg: FitConfig, start: int) -> RadianceField:
+    """The starting NeRFs of a batch whose first NeRF is the ``start``-th of the fit: one shared draw with
+    ``cfg.init_seed``, else draws of their own."""
     if cfg.init_seed is not None:
         return RadianceField.create(spec, batch_size, seed=cfg.init_seed, shared=True)
     return RadianceField.create(spec, batch_size, seed=cfg.seed + start)
@@ -154,7 +156,7 @@ def fit_distill(
         color_weight = (density / density.amax(1, keepdim=True).clamp(min=1e-6)).clamp(0.05, 1.0)
         # one [B, P, 8] table (xyz, raw target, colour weight, rgb) so a step gathers once
         pool = torch.cat([xyz, raw_target[..., None], color_weight[..., None], rgb], -1)
-        field = _new_field(spec, pool.shape[0], cfg, part.start)
+        field = initial_field(spec, pool.shape[0], cfg, part.start)
         loss_fn = _distill_loss(field, pool, floor, cfg, gen)
         _optimize(field, loss_fn, cfg, f"distill {spec.name} [{part.start}:{part.stop}]")
         out += unstack_field(field, metas[part])
@@ -202,7 +204,7 @@ def fit_photometric(
         if len(n_rays) != 1:
             raise WsrlError("photometric batch: every view set must have the same number of pixels")
         origins, dirs, colors = (torch.stack(r) for r in zip(*rays, strict=True))
-        field = _new_field(spec, origins.shape[0], cfg, part.start)
+        field = initial_field(spec, origins.shape[0], cfg, part.start)
         loss_fn = _photometric_loss(field, (origins, dirs, colors), train_render, cfg, gen)
         _optimize(field, loss_fn, cfg, f"photometric {spec.name} [{part.start}:{part.stop}]")
         out += unstack_field(field, metas[part])

@@ -1,6 +1,6 @@
 """The procedural benchmark zoo: 13 classes of SDF objects, each fitted in every architecture.
 
-A build is planned entirely from ``(preset, seed)`` (:func:`plan_zoo`), then done in
+A build is planned entirely from ``(preset, seed, init)`` (:func:`plan_zoo`), then done in
 *units* that each write their files atomically and mark themselves finished last:
 
 * one **object unit** per object: ``objects/<id>/`` with ``scene.json``, posed renders
@@ -20,6 +20,7 @@ import json
 import os
 import random
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -90,6 +91,11 @@ class ZooObject:
         return make_object(self.class_name, self.seed)
 
 
+# how the NeRFs of a zoo start: each from its own draw (as every real checkpoint does; the default), or every
+# NeRF of an architecture from one draw per architecture (nf2vec's practice, which encoders learn to exploit)
+INITS = ("independent", "shared")
+
+
 @dataclass
 class ZooPlan:
     """Everything a build writes, decided before any work: objects, architectures, fit blocks."""
@@ -99,6 +105,12 @@ class ZooPlan:
     archs: list[str]
     objects: list[ZooObject]
     blocks: list[list[int]] = field(default_factory=list)  # object indices fitted together
+    init: str = INITS[0]
+
+    def unit_seed(self, arch: str, block: int | None = None) -> int:
+        """A seed of this zoo, architecture and fit block (``None``: of the architecture alone), stable
+        across processes and shards."""
+        return zlib.crc32(f"{self.seed}/{arch}/{'init' if block is None else block}".encode())
 
     def fit_units(self) -> list[tuple[int, str]]:
         return [(k, arch) for k in range(len(self.blocks)) for arch in self.archs]
@@ -112,8 +124,12 @@ def _split_counts(n: int, preset: ZooPreset) -> tuple[int, int]:
     return n_val, n_test
 
 
-def plan_zoo(preset: ZooPreset, seed: int = 0, archs: Sequence[str] | None = None) -> ZooPlan:
+def plan_zoo(
+    preset: ZooPreset, seed: int = 0, archs: Sequence[str] | None = None, init: str = INITS[0]
+) -> ZooPlan:  # fmt: skip
     """The objects of a build (class-major, ids ``<class>_<i>``), their splits and fit blocks."""
+    if init not in INITS:
+        raise WsrlError(f"zoo initialisation must be one of {INITS}, got {init!r}")
     archs = list(archs) if archs else list_archs(preset.scale)
     for name in archs:
         get_arch(name, preset.scale)  # unknown names fail before any work
@@ -127,7 +143,7 @@ def plan_zoo(preset: ZooPreset, seed: int = 0, archs: Sequence[str] | None = Non
         objects += [ZooObject(f"{name}_{i:04d}", name, label, seed * 1_000_003 + i, split_of[i]) for i in range(n)]
     n_blocks = -(-len(objects) // preset.fit.batch_size)  # equal blocks, none much smaller than the rest
     blocks = [list(range(len(objects)))[k::n_blocks] for k in range(n_blocks)]
-    return ZooPlan(preset, seed, archs, objects, blocks)
+    return ZooPlan(preset, seed, archs, objects, blocks, init)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -145,6 +161,7 @@ def _manifest(plan: ZooPlan) -> dict:
     return envelope(MANIFEST_FORMAT, MANIFEST_VERSION, {
         "preset": asdict(plan.preset),
         "seed": plan.seed,
+        "init": plan.init,
         "archs": plan.archs,
         "classes": list(CLASSES),
         "objects": [asdict(o) for o in plan.objects],
@@ -170,11 +187,18 @@ def _block_pools(plan: ZooPlan, block: list[int]) -> list[Pool]:
     return pools
 
 
+def fit_config(plan: ZooPlan, block: int, arch: str) -> FitConfig:
+    """The preset's fitting settings for one unit: its own seed, and with shared initialisation the
+    architecture's initialisation seed."""
+    init_seed = plan.unit_seed(arch) if plan.init == "shared" else None
+    return FitConfig(**{**asdict(plan.preset.fit), "seed": plan.unit_seed(arch, block), "init_seed": init_seed})
+
+
 def _fit_unit(zoo: Zoo, plan: ZooPlan, block: int, arch: str, pools: list[Pool], truth: torch.Tensor) -> None:
     preset, idx = plan.preset, plan.blocks[block]
     spec = get_arch(arch, preset.scale)
     objs = [plan.objects[i] for i in idx]
-    cfg = FitConfig(**{**asdict(preset.fit), "seed": plan.seed * 7919 + block, "init_seed": plan.seed})
+    cfg = fit_config(plan, block, arch)
     metas = [{"object_id": o.id, "class": o.class_name, "class_label": o.label, "split": o.split} for o in objs]
     start = time.time()
     nerfs = fit_distill(spec, pools, cfg, metas)
@@ -208,7 +232,7 @@ def build_zoo(
     report = BuildReport()
     manifest = _manifest(plan)
     if (zoo.root / "manifest.json").exists() and zoo.manifest() != manifest:
-        raise WsrlError(f"{zoo.root}: holds a different zoo (preset, seed or archs differ); use another --out")
+        raise WsrlError(f"{zoo.root}: holds a different zoo (preset, seed, init or archs differ); use another --out")
     save_json(zoo.root / "manifest.json", manifest)
     for split in SPLITS:
         save_text(zoo.root / f"{split}.txt", "".join(f"{o.id}\n" for o in plan.objects if o.split == split))
