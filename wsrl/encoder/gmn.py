@@ -23,10 +23,10 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import scatter
 
 from wsrl.encoder.config import ENCODER_PRESETS, EncoderConfig
-from wsrl.encoder.standardize import Moments, apply_moments, domain_groups, domain_moments, statistics_moments
+from wsrl.encoder.standardize import FEATURE_EPS, Moments, apply_moments, domain_groups, standardize_moments
 from wsrl.errors import WsrlError
 from wsrl.graph.schema import EDGE_COLUMNS, EDGE_TYPES, NODE_TYPES, EdgeColumn, NodeColumn
-from wsrl.graph.statistics import STATS_DIM, edge_statistics
+from wsrl.graph.statistics import STATS_DIM, STATS_EPS, STATS_REL_EPS, edge_statistics
 
 MAX_LAYER = 32  # layer ids are clamped to this
 MAX_POSITION = 256  # input/output positions are clamped to this
@@ -148,13 +148,17 @@ class DeepSetsReadout(nn.Module):
             raise WsrlError("standardising with stored moments needs each row's domain index")
         else:
             group = domain
+
+        def standardize(x: Tensor, i: int, eps: float = FEATURE_EPS, rel_eps: float = 0.0) -> tuple[Tensor, Moments]:
+            if norms is None:
+                return standardize_moments(x, group, eps, rel_eps)
+            return apply_moments(x, norms[i], group), norms[i]
+
         edges, extra = pooled[:, : 2 * self.width], pooled[:, 2 * self.width :]
-        m_stats = statistics_moments(extra, group) if norms is None else norms[0]
-        m_edges = domain_moments(edges, group) if norms is None else norms[1]
-        x = torch.cat([apply_moments(edges, m_edges, group), apply_moments(extra, m_stats, group)], 1)
-        y = self.rho(x)
-        m_out = domain_moments(y, group) if norms is None else norms[2]
-        return apply_moments(y, m_out, group), (m_stats, m_edges, m_out)
+        stats, m_stats = standardize(extra, 0, STATS_EPS, STATS_REL_EPS)
+        edges, m_edges = standardize(edges, 1)
+        z, m_out = standardize(self.rho(torch.cat([edges, stats], 1)), 2)
+        return z, (m_stats, m_edges, m_out)
 
 
 class GMNEncoder(nn.Module):

@@ -9,7 +9,7 @@ two architectures gets no gradient to remove the offset (training recall stays a
 per architecture removes the offset by construction.
 
 The moments come from a population: the rows standardised together (:func:`per_domain_standardize`), or a
-reference population's moments kept for later rows (:func:`domain_moments` then :func:`apply_moments`), so
+reference population's moments kept for later rows (:func:`standardize_moments` then :func:`apply_moments`), so
 that a NeRF added to an index later is standardised exactly as the population it joins.
 """
 
@@ -33,18 +33,21 @@ def domain_groups(domain: Tensor | None, n: int, device: torch.device | None = N
     return torch.unique(domain, return_inverse=True)[1]
 
 
-def domain_moments(x: Tensor, group: Tensor, eps: float = FEATURE_EPS, rel_eps: float = 0.0) -> Moments:
-    """Mean and variance of each column within each group; the variance gets ``eps + rel_eps * mean**2``:
-    an absolute floor, and one relative to the column's scale for features whose natural scale is tiny
-    (weight statistics of hash entries)."""
+def standardize_moments(
+    x: Tensor, group: Tensor, eps: float = FEATURE_EPS, rel_eps: float = 0.0
+) -> tuple[Tensor, Moments]:  # fmt: skip
+    """Each column of ``x`` to zero mean and unit variance within each group, and the moments used. The
+    variance gets ``eps + rel_eps * mean**2``: an absolute floor, and one relative to the column's scale for
+    features whose natural scale is tiny (weight statistics of hash entries). The centred rows are computed once
+    and feed both the variance and the output, as in batch norm (the gradient, to the last bit, depends on it)."""
     mean = scatter(x, group, dim=0, reduce="mean")
     centred = x - mean[group]
     var = scatter(centred * centred, group, dim=0, reduce="mean") + eps + rel_eps * mean * mean
-    return mean, var
+    return centred / var[group].sqrt(), (mean, var)
 
 
 def apply_moments(x: Tensor, moments: Moments, group: Tensor) -> Tensor:
-    """``x`` standardised with the moments of each row's group."""
+    """``x`` standardised with stored moments (a reference population's) of each row's group."""
     mean, var = moments
     return (x - mean[group]) / var[group].sqrt()
 
@@ -54,17 +57,10 @@ def per_domain_standardize(
 ) -> Tensor:  # fmt: skip
     """Each column of ``x`` to zero mean and unit variance within each domain (rows with equal ``domain``;
     default: all rows one domain), with the moments of the rows given."""
-    group = domain_groups(domain, x.shape[0], x.device)
-    return apply_moments(x, domain_moments(x, group, eps, rel_eps), group)
-
-
-def statistics_moments(stats: Tensor, group: Tensor) -> Moments:
-    """:func:`domain_moments` with the weight statistics' variance floors."""
-    return domain_moments(stats, group, STATS_EPS, STATS_REL_EPS)
+    return standardize_moments(x, domain_groups(domain, x.shape[0], x.device), eps, rel_eps)[0]
 
 
 def standardize_statistics(stats: Tensor, domain: Tensor | None = None) -> Tensor:
     """Weight statistics ``[n, STATS_DIM]`` standardised per domain (default: one population), constant
     columns (an architecture without a group) to 0: the baseline's features and the encoder's readout input."""
-    group = domain_groups(domain, stats.shape[0], stats.device)
-    return apply_moments(stats, statistics_moments(stats, group), group)
+    return per_domain_standardize(stats, domain, STATS_EPS, STATS_REL_EPS)
