@@ -43,8 +43,9 @@ def graph_forward(graph: Data, xyz: Tensor, dirs: Tensor | None = None) -> Tenso
     net = (node_type != NODE_TYPES["plane_cell"]) & (node_type != NODE_TYPES["hash_entry"])
     column = torch.full((graph.num_nodes,), -1, dtype=torch.long)
     column[net] = torch.arange(int(net.sum()))
-    node_layer, node_type = node_layer[net], node_type[net]
-    h = torch.zeros(xyz.shape[0], len(node_type))
+    node_layer, node_type, position = node_layer[net], node_type[net], graph.x[net, NodeColumn.POSITION]
+    n = len(node_type)
+    h = torch.zeros(xyz.shape[0], n)
     h[:, (node_layer == 1) & (node_type == NODE_TYPES["input"])] = feats
     h[:, node_type == NODE_TYPES["bias"]] = 1.0
     if spec.head_shapes:
@@ -52,7 +53,6 @@ def graph_forward(graph: Data, xyz: Tensor, dirs: Tensor | None = None) -> Tenso
         h[:, node_type == NODE_TYPES["direction"]] = spherical_harmonics((dirs + 1.0) / 2.0, spec.head_sh_degree)
     head_start = 2 + len(spec.mlp_shapes)  # first layer of head neurons
     hidden = node_type == NODE_TYPES["hidden"]
-    n = len(node_type)
     for target in range(2, int(node_layer.max()) + 1):
         sel = (layer == target) & ((etype == EDGE_TYPES["linear"]) | (etype == EDGE_TYPES["bias"]))
         # the layer's edges as a dense [source, target] matrix: h += act(h_src) @ W sums the messages
@@ -60,5 +60,5 @@ def graph_forward(graph: Data, xyz: Tensor, dirs: Tensor | None = None) -> Tenso
         act = ACTIVATIONS["relu" if target > head_start else spec.activation]
         h = h + torch.where(hidden, act(h), h) @ weights
     outputs = (node_type == NODE_TYPES["output"]).nonzero().squeeze(1)
-    order = graph.x[net][outputs, NodeColumn.POSITION].argsort()
+    order = position[outputs].argsort()
     return h[:, outputs[order]]
