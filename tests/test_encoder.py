@@ -10,9 +10,9 @@ from torch_geometric.data import Batch
 
 from wsrl.encoder.config import ENCODER_PRESETS, EncoderConfig
 from wsrl.encoder.gmn import GMNEncoder, batch_graphs, embed_graphs, standardize_values
-from wsrl.encoder.standardize import per_domain_standardize, standardize_statistics
+from wsrl.encoder.standardize import apply_moments, domain_groups, standardize_moments
 from wsrl.graph.build import nerf_to_graph
-from wsrl.graph.statistics import STATS_DIM, weight_statistics
+from wsrl.graph.statistics import STATS_DIM, STATS_EPS, STATS_REL_EPS, weight_statistics
 from wsrl.nerf.archs import get_arch
 from wsrl.nerf.checkpoint import NeRF, stack_fields, unstack_field
 from wsrl.nerf.fields.field import RadianceField
@@ -87,18 +87,20 @@ def test_per_domain_standardize_removes_architecture_offsets():
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(12, 5, generator=gen)
     domain = torch.tensor([0] * 5 + [3] * 7)
-    z = per_domain_standardize(x, domain)
+    group = domain_groups(domain, 12)
+    z, moments = standardize_moments(x, group)
     for d in (0, 3):
         rows = z[domain == d]
         assert torch.allclose(rows.mean(0), torch.zeros(5), atol=1e-5)
         assert torch.allclose(rows.var(0, unbiased=False), torch.ones(5), atol=1e-3)
+    assert torch.allclose(apply_moments(x, moments, group), z, atol=1e-6)  # stored moments: the same rows
     shifted = x + torch.where(domain[:, None] == 3, 100.0, -7.0) * torch.ones(5)
-    assert torch.allclose(per_domain_standardize(shifted, domain), z, atol=1e-4)
+    assert torch.allclose(standardize_moments(shifted, group)[0], z, atol=1e-4)
     # features of tiny natural scale (hash-entry statistics) survive the relative floor, constants go to 0
     tiny = torch.cat([1e-4 + 1e-6 * x, torch.full((12, 1), 3.7)], 1)
-    out = standardize_statistics(tiny, domain)
+    out = standardize_moments(tiny, group, STATS_EPS, STATS_REL_EPS)[0]
     assert torch.allclose(out[:, :5], z, atol=1e-3) and out[:, 5].abs().max() < 1e-2
-    assert per_domain_standardize(tiny, domain)[:, :5].abs().max() < 1e-2  # the default floor flattens them
+    assert standardize_moments(tiny, group)[0][:, :5].abs().max() < 1e-2  # the default floor flattens them
 
 
 def test_encoder_standardises_each_architecture_over_its_own_population():

@@ -9,11 +9,9 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-from wsrl.encoder.standardize import standardize_statistics
 from wsrl.graph.probe import PROBE_RESOLUTION
 from wsrl.graph.schema import EDGE_TYPES
 from wsrl.graph.statistics import GROUPS, STATS, weight_statistics
-from wsrl.search.metrics import probe_accuracy
 from wsrl.search.protocol import retrieve
 from wsrl.search.store import EmbeddingStore
 
@@ -47,23 +45,6 @@ def test_weight_statistics_by_role():
     assert torch.all(mlp_only[GROUPS.index("grid")] == 0)  # no grid: a zero block, same length
 
 
-def test_standardize_zero_mean_unit_variance():
-    x = torch.randn(50, 4) * torch.tensor([1.0, 10.0, 0.1, 0.0]) + 3.0
-    z = standardize_statistics(x)
-    assert torch.allclose(z.mean(0), torch.zeros(4), atol=1e-5)
-    assert torch.allclose(z.std(0, unbiased=False)[:3], torch.ones(3), atol=1e-4) and torch.all(z[:, 3] == 0)
-
-
-def test_mlp_probe_learns_separable_classes():
-    gen = torch.Generator().manual_seed(0)
-    centres = torch.randn(4, 16, generator=gen)
-    labels = torch.arange(4).repeat(20)
-    x = centres[labels] + 0.05 * torch.randn(80, 16, generator=gen)
-    assert probe_accuracy(x[:60], labels[:60].tolist(), x[60:], labels[60:].tolist()) == 1.0
-    shuffled = labels[torch.randperm(80, generator=gen)]
-    assert probe_accuracy(x[:60], shuffled[:60].tolist(), x[60:], shuffled[60:].tolist()) < 0.7
-
-
 def test_retrieval_means_over_all_and_over_seen_pairs():
     """Seen pairs (mlp, hash: what the run trained on, recorded in the store) match perfectly; pairs with the
     unseen mlp_sine never do."""
@@ -89,8 +70,9 @@ def test_bench_all_writes_the_report(tiny_zoo, con_run, tmp_path, capsys):
     results = json.loads((out / "results.json").read_text())
     assert REPORT_KEYS <= set(results) and set(results["baselines"]) == {"untrained", "weight_statistics", "probe"}
     for r in [results, *results["baselines"].values()]:
-        assert {"per_arch", "seen_mean", "unseen_mean"} <= set(r["knn_accuracy"])
-        assert set(r["knn_accuracy"]["per_arch"]) == {"mlp", "triplane", "hash"}
+        for key in ("knn_accuracy", "knn_from_seen", "mlp_accuracy", "mlp_from_seen"):
+            assert {"per_arch", "seen_mean", "unseen_mean", "fit"} <= set(r[key])
+            assert set(r[key]["per_arch"]) == {"mlp", "triplane", "hash"}
         assert len(r["retrieval"]["pairs"]) == 9 and "cross_arch_recall@1_mean" in r["retrieval"]
         assert {"recall@1", "recall@5", "recall@10"} <= set(r["retrieval"]["pairs"]["mlp->hash"])
     for name in ("tsne_class.png", "tsne_arch.png", "recall_heatmap.png", "retrieval.png", "results.md"):
@@ -99,25 +81,33 @@ def test_bench_all_writes_the_report(tiny_zoo, con_run, tmp_path, capsys):
     assert (out / "retrieval.csv").read_text().count("\n") == 1 + 4 * 9
     printed = capsys.readouterr().out
     assert "weight_statistics" in printed and "probe" in printed and "results.md" in printed
+    assert "MLP unseen*" in printed and "| MLP unseen, fitted on seen (%) |" in (out / "results.md").read_text()
     # the stores are plain embedding stores: the single benchmarks read them
-    assert main(["bench", "classify", str(out / "embeddings" / "untrained.pt"), "--probe", "mlp"]) == 0
+    store = str(out / "embeddings" / "untrained.pt")
+    assert main(["bench", "classify", store, "--probe", "mlp", "--json", str(tmp_path / "m.json")]) == 0
+    assert json.loads((tmp_path / "m.json").read_text())["per_arch"] == results["baselines"]["untrained"][
+        "mlp_accuracy"]["per_arch"]  # fmt: skip
+    assert main(["bench", "classify", store, "--fit", "seen"]) == 0
+    assert "fitted on the seen architectures" in capsys.readouterr().out
     again = tmp_path / "again"
-    main(["bench", "all", "--data", str(tiny_zoo), "--ckpt", str(con_run), "--out", str(again)])
+    main(["bench", "all", "--data", str(tiny_zoo), "--ckpt", str(con_run), "--out", str(again), "--no-mlp-probe"])
     second = json.loads((again / "results.json").read_text())
-    for key in ("knn_accuracy", "retrieval", "baselines"):  # same seed, same numbers
+    assert "mlp_accuracy" not in second
+    for key in ("knn_accuracy", "knn_from_seen", "retrieval"):  # same seed, same numbers
         assert second[key] == results[key]
+        assert all(second["baselines"][m][key] == r[key] for m, r in results["baselines"].items())
 
 
 def test_embed_baselines_cli(tiny_zoo, tmp_path):
     from wsrl.cli.main import main
     from wsrl.search.store import EmbeddingStore
 
-    out = tmp_path / "stats.pt"
-    assert main(["embed", "--weight-statistics", "--data", str(tiny_zoo), "--out", str(out)]) == 0
+    out, zoo = tmp_path / "stats.pt", ["--data", str(tiny_zoo), "--reference", str(tiny_zoo)]
+    assert main(["embed", "--weight-statistics", *zoo, "--out", str(out)]) == 0
     store = EmbeddingStore.load(out)
     assert store.embeddings.shape == (39 * 3, len(GROUPS) * len(STATS))
     probe = tmp_path / "probe.pt"
-    assert main(["embed", "--density-probe", "--data", str(tiny_zoo), "--out", str(probe)]) == 0
+    assert main(["embed", "--density-probe", *zoo, "--out", str(probe)]) == 0
     assert EmbeddingStore.load(probe).embeddings.shape == (39 * 3, 4 * PROBE_RESOLUTION**3)
     with pytest.raises(SystemExit):  # one source is required
         main(["embed", "--data", str(tiny_zoo), "--out", str(out)])
@@ -132,7 +122,7 @@ def test_demo_runs_every_step(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setitem(zoo.PRESETS, "demo", TINY)
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--epochs", "1"]) == 0
+    assert main(["demo", "--out", str(out), "--epochs", "1", "--no-mlp-probe"]) == 0
     assert "demo finished" in capsys.readouterr().out
     manifest = json.loads((out / "zoo" / "manifest.json").read_text())
     assert manifest["preset"]["name"] == "tiny" and len(manifest["archs"]) >= 13  # all registered mini archs
@@ -140,4 +130,6 @@ def test_demo_runs_every_step(tmp_path, monkeypatch, capsys):
     assert set(results["knn_accuracy"]["per_arch"]) == set(manifest["archs"])
     assert results["knn_accuracy"]["unseen_mean"] is not None
     assert (out / "run" / "last.pt").exists()
-    assert main(["demo", "--out", str(out), "--epochs", "1"]) == 0  # everything done: resumes, rewrites the report
+    assert (
+        main(["demo", "--out", str(out), "--epochs", "1", "--no-mlp-probe"]) == 0
+    )  # everything done: resumes, rewrites the report

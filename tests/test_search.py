@@ -10,6 +10,7 @@ import torch
 
 import wsrl
 from wsrl.cli.main import main
+from wsrl.encoder.config import MIN_POPULATION
 from wsrl.errors import WsrlError
 from wsrl.graph.collection import GraphCollection
 from wsrl.nerf.archs import ArchSpec
@@ -17,7 +18,7 @@ from wsrl.nerf.checkpoint import load_nerf
 from wsrl.nerf.fields.tcnn import tcnn_param_count, to_tcnn_params
 from wsrl.nerf.layout import per_level_scale
 from wsrl.search.index import NeRFIndex
-from wsrl.search.store import MIN_POPULATION, EmbeddingStore
+from wsrl.search.store import EmbeddingStore
 
 N = MIN_POPULATION  # NeRFs per format and architecture
 
@@ -96,7 +97,11 @@ def test_convert_index_search_finds_each_twin(checkpoints, con_run, tmp_path, ca
     conv, index = tmp_path / "conv", tmp_path / "index"
     assert main(["convert", str(root), "--out", str(conv)]) == 0
     assert f"converted {4 * N}" in capsys.readouterr().out
-    assert main(["index", "build", str(conv), "--ckpt", str(con_run), "--out", str(index)]) == 0
+    # nerfacto is not an architecture the encoder trained on: it is standardised against an explicit reference
+    assert main(["index", "build", str(conv), "--ckpt", str(con_run), "--out", str(index)]) == 2
+    assert "architecture(s) ['nerfacto']: no reference population" in capsys.readouterr().err
+    build = ["index", "build", str(conv), "--ckpt", str(con_run), "--out", str(index)]
+    assert main([*build, "--reference", str(conv)]) == 0
     assert f"{4 * N} NeRFs of 2 architecture(s)" in capsys.readouterr().out
     idx = NeRFIndex.open(index)
     assert sorted(idx.store.archs) == ["mlp", "nerfacto"] and len(idx.store) == 4 * N
@@ -125,7 +130,8 @@ def test_index_add_appends_without_rebuilding_and_resumes(checkpoints, con_run, 
     capsys.readouterr()
     assert main(["index", "add", str(index), str(root / "wsrl")]) == 0  # rerun: nothing new
     assert "added 0" in capsys.readouterr().out and len(NeRFIndex.open(index).store) == len(after)
-    assert main(["index", "add", str(index), str(root / "ns")]) == 0  # a new architecture, N of it together
+    # a new architecture, standardised against the index's own converted graphs of it
+    assert main(["index", "add", str(index), str(root / "ns"), "--reference", str(index / "graphs")]) == 0
     assert "nerfacto" in NeRFIndex.open(index).store.archs
     (index / "faiss.index").unlink()  # a lost or stale FAISS file is rebuilt from the store
     assert main(["search", str(index), "--nerf", str(next((root / "wsrl").iterdir())), "-k", "2"]) == 0
@@ -137,9 +143,12 @@ def test_a_new_architecture_needs_a_population(checkpoints, con_run, tiny_zoo, t
     assert main(["index", "build", str(tiny_zoo), "--ckpt", str(con_run), "--out", str(index)]) == 0
     one = root / "ns" / "run0"
     assert main(["index", "add", str(index), str(one)]) == 2
-    assert f"embed at least {MIN_POPULATION} together" in capsys.readouterr().err
+    assert "architecture(s) ['nerfacto']: no reference population" in capsys.readouterr().err
+    assert main(["index", "add", str(index), str(one), "--reference", str(index / "graphs")]) == 2
+    err = capsys.readouterr().err
+    assert "population of 1 NeRF(s) is too small" in err and f"at least {MIN_POPULATION}" in err
     assert main(["search", str(index), "--nerf", str(one / "nerfstudio_models" / "step-000000100.ckpt")]) == 2
-    assert "no reference population of architecture(s) ['nerfacto']" in capsys.readouterr().err
+    assert "architecture 'nerfacto' is not in the index" in capsys.readouterr().err
     assert main(["index", "build", str(tiny_zoo), "--ckpt", str(con_run), "--out", str(index)]) == 2
     assert "holds an index already" in capsys.readouterr().err
 
@@ -159,12 +168,18 @@ def test_python_api_in_five_lines(checkpoints, con_run):
     paths = sorted(twins)
     graphs = [wsrl.nerf_to_graph(wsrl.read_checkpoint(p)) for p in paths]
     encoder = wsrl.load_encoder(con_run)
-    store = wsrl.embed(encoder, graphs)
+    store = wsrl.embed(encoder, graphs, reference=graphs)  # nerfacto: unseen, so against a reference
     hits = store.search(list(range(len(paths))), k=1)
     assert [h[0].source for h in hits] == [twins[p] for p in paths]
     assert set(store.archs) == {"mlp", "nerfacto"} and store.seen_archs == ["mlp", "triplane", "hash"]
-    with pytest.raises(WsrlError, match="cannot be standardised as a population"):
-        wsrl.embed(encoder, graphs[:1])
+    assert graphs[0].arch == "mlp"  # a seen architecture: one NeRF alone embeds as inside the whole folder
+    torch.testing.assert_close(wsrl.embed(encoder, graphs[:1]).embeddings[0], store.embeddings[0], atol=1e-5, rtol=0)
+    nerfacto = [g for g in graphs if g.arch == "nerfacto"]
+    with pytest.raises(WsrlError, match="no reference population"):
+        wsrl.embed(encoder, nerfacto[:1])
+    for few in (nerfacto[:1], nerfacto[:2]):  # never a degenerate vector: too small a reference is an error
+        with pytest.raises(WsrlError, match=f"too small.*at least {MIN_POPULATION}"):
+            wsrl.embed(encoder, few, reference=few)
 
 
 def test_store_validates_what_it_holds(tmp_path):

@@ -73,7 +73,7 @@ def test_embed_and_bench_cli(tiny_zoo, tmp_path, capsys):
     from wsrl.search.store import EmbeddingStore
 
     emb = tmp_path / "emb.pt"
-    assert main(["embed", "--untrained", "--data", str(tiny_zoo), "--out", str(emb)]) == 0
+    assert main(["embed", "--untrained", "--data", str(tiny_zoo), "--reference", str(tiny_zoo), "--out", str(emb)]) == 0
     store = EmbeddingStore.load(emb)
     assert store.embeddings.shape == (39 * 3, 128) and store.archs == ["mlp", "triplane", "hash"]
     assert store.select("hash", "test").object_id == [line for line in (tiny_zoo / "test.txt").read_text().split()]

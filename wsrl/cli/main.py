@@ -13,11 +13,11 @@ import sys
 from collections.abc import Sequence
 
 from wsrl import __version__
-from wsrl.encoder.config import ENCODER_PRESETS
+from wsrl.encoder.config import ENCODER_PRESETS, MIN_POPULATION
 from wsrl.errors import WsrlError
 from wsrl.graph.schema import DEFAULT_MAX_EDGES
 from wsrl.nerf.archs import BENCHMARK_SEEN, SCALES
-from wsrl.search.metrics import PROBES, RETRIEVAL_KS
+from wsrl.search.metrics import FITS, PROBES, RETRIEVAL_KS
 from wsrl.train.config import LOSSES, TrainConfig
 
 SPLIT_CHOICES = ("test", "val", "all")
@@ -35,6 +35,18 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
+
+
+def _add_mlp_probe_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-mlp-probe", action="store_true", help="k-NN only (the MLP probe takes minutes)")
+
+
+def _add_reference_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--reference",
+        help="a collection (zoo or wsrl convert output) whose NeRFs, its train split if it has one, standardise "
+        f"each architecture the encoder has no stored moments for (at least {MIN_POPULATION} per architecture)",
+    )
 
 
 def _add_convert_options(p: argparse.ArgumentParser) -> None:
@@ -103,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("src", nargs="+", help="checkpoint files or directories (searched recursively)")
     p.add_argument("--out", required=True)
     _add_convert_options(p)
+    _add_reference_option(p)
     p.add_argument("--workers", type=_positive, default=1)
     p.add_argument("--shard-size", type=_positive, default=SHARD_SIZE)
 
@@ -143,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seen", nargs="+", default=list(BENCHMARK_SEEN), help="seen architectures recorded for a baseline")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", required=True, help="a zoo or wsrl convert output")
+    _add_reference_option(p)
     p.add_argument("--archs", nargs="+")
     p.add_argument("--out", required=True)
 
@@ -155,13 +169,20 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--split", choices=SPLIT_CHOICES, default="test", help="the split scored (val: for choosing)")
         if name == "classify":
             p.add_argument("--probe", choices=PROBES, default="knn", help="k-NN or the paper's MLP probe")
+            p.add_argument(
+                "--fit",
+                choices=FITS,
+                default=FITS[0],
+                help="fit on each architecture's own train split, or on the seen architectures' together",
+            )
+            p.add_argument("--seed", type=int, default=0, help="the MLP probe's seed")  # fmt: skip
         p.add_argument("--json", help="also write the result as JSON")
     p = command("all", "pipeline:cmd_bench_all", "embed a collection, score the encoder and baselines, report", bench)
     p.add_argument("--data", required=True, help="a labelled collection with splits (a zoo)")
     p.add_argument("--ckpt", required=True, help="a run folder or checkpoint (wsrl train)")
     p.add_argument("--out", required=True, help="the report folder")
     p.add_argument("--k", type=_positive, default=1)
-    p.add_argument("--probe", choices=PROBES, default="knn")
+    _add_mlp_probe_option(p)
     p.add_argument("--seed", type=int, default=0)
 
     index = sub.add_parser("index", help="a persistent NeRF index").add_subparsers(dest="index_command", required=True)
@@ -170,10 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ckpt", help="the encoder run (required for a collection; default: the store's)")
     p.add_argument("--out", required=True)
     p.add_argument("--approximate", action="store_true", help="HNSW instead of exact search (for >= 10^6 NeRFs)")
+    _add_reference_option(p)
     p = command("add", "search:cmd_index_add", "convert, embed and append checkpoints to an index", index)
     p.add_argument("index")
     p.add_argument("src", nargs="+", help="checkpoint files or directories (searched recursively)")
     _add_convert_options(p)
+    _add_reference_option(p)
     p.add_argument("--workers", type=_positive, default=1)
 
     p = command("search", "search:cmd_search", "the NeRFs of an index nearest to a checkpoint")
@@ -185,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("demo", "pipeline:cmd_demo", "the whole pipeline on the small built-in zoo: build, train, benchmark")
     p.add_argument("--out", default="wsrl-demo", help="working folder (rerun to resume)")
+    _add_mlp_probe_option(p)
     p.add_argument("--epochs", type=_positive, default=train.epochs)
     p.add_argument("--seed", type=int, default=0)
     return parser

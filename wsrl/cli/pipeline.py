@@ -194,16 +194,23 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from wsrl.search.store import embed_collection, probe_collection, weight_statistics_collection
 
     data = GraphCollection(args.data, args.archs)
+    reference = GraphCollection(args.reference) if args.reference else None
     seen = {"seen_archs": list(args.seen)}
+    if (args.weight_statistics or args.density_probe) and reference is None:
+        raise WsrlError(
+            "a baseline is standardised per architecture against a reference population: pass --reference "
+            "COLLECTION (its train split, or all of it without splits; may be the --data collection)"
+        )
     if args.weight_statistics:
-        store = weight_statistics_collection(data, seen)
+        store = weight_statistics_collection(data, reference, seen)
     elif args.density_probe:
-        store = probe_collection(data, seen)
+        store = probe_collection(data, reference, seen)
     elif args.untrained:
         encoder = untrained_encoder(ENCODER_PRESETS[args.encoder_preset], args.seed)
-        store = embed_collection(encoder, data, {"encoder": f"untrained:{args.encoder_preset}:{args.seed}", **seen})
+        meta = {"encoder": f"untrained:{args.encoder_preset}:{args.seed}", **seen}
+        store = embed_collection(encoder, data, reference, meta)
     else:
-        store = embed_collection(load_encoder(args.ckpt), data, {"encoder": str(Path(args.ckpt).resolve())})
+        store = embed_collection(load_encoder(args.ckpt), data, reference, {"encoder": str(Path(args.ckpt).resolve())})
     store.save(args.out)
     print(
         f"{args.out}: {len(store.object_id)} embeddings of size {store.embeddings.shape[1]} ({len(data.archs)} archs)"
@@ -222,11 +229,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.bench_command == "classify":
         if split is None:
             raise WsrlError("classification is fitted on the train split and scored on test or val, not all")
-        result = classify(store, args.k, probe=args.probe, split=split)
+        result = classify(store, args.k, probe=args.probe, split=split, fit=args.fit, seed=args.seed)
         for arch, acc in result["per_arch"].items():
             print(f"{arch:<16}{100 * acc:6.1f}%")
         means = {k: "n/a" if result[k] is None else f"{100 * result[k]:.1f}%" for k in ("seen_mean", "unseen_mean")}
         name = f"k-NN (k={args.k})" if args.probe == "knn" else "MLP probe"
+        name += ", fitted on the seen architectures" if args.fit == "seen" else ""
         print(f"{name} seen mean {means['seen_mean']}  unseen mean {means['unseen_mean']}")
     else:
         ks = tuple(sorted({*RETRIEVAL_KS, args.k}))
@@ -243,20 +251,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _print_summary(results: dict, out: Path) -> None:
-    from wsrl.report.bench_all import percent, ratio, summary_rows
+    from wsrl.report.bench_all import SUMMARY_COLUMNS, summary_cells, summary_rows
 
-    print(f"{'method':<20}{'cls seen %':>11}{'cls unseen %':>13}{'cross R@1':>11}{'cross R@5':>11}{'seen R@1':>10}")
-    for row in summary_rows(results):
-        cells = f"{percent(row['seen']):>11}{percent(row['unseen']):>13}{ratio(row['recall@1']):>11}"
-        print(f"{row['method']:<20}{cells}{ratio(row['recall@5']):>11}{ratio(row['seen recall@1']):>10}")
+    rows = summary_rows(results)
+    columns = list(rows[0])[1:]
+    print(f"{'method':<18}" + "".join(f"{SUMMARY_COLUMNS[c][3]:>12}" for c in columns))
+    for row in rows:
+        print(f"{row['method']:<18}" + "".join(f"{v:>12}" for v in summary_cells(row).values()))
+    print("classification in %, on the test split; *: classifier fitted on the seen architectures only")
     print(f"report: {out / 'results.md'} (results.json, CSV files, pictures alongside)")
+
+
+def _mlp_probe(args: argparse.Namespace):
+    from wsrl.search.mlp_probe import MLPProbeConfig
+
+    return None if args.no_mlp_probe else MLPProbeConfig()
 
 
 def cmd_bench_all(args: argparse.Namespace) -> int:
     """Embed a labelled collection with a trained encoder and the baselines; write and summarise the report."""
     from wsrl.report.bench_all import bench_all
 
-    results = bench_all(args.data, args.ckpt, args.out, args.k, args.probe, args.seed)
+    results = bench_all(args.data, args.ckpt, args.out, args.k, _mlp_probe(args), args.seed)
     _print_summary(results, Path(args.out))
     return 0
 
@@ -275,7 +291,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     run = out / "run"
     train(out / "zoo", run, TrainConfig(epochs=args.epochs, seed=args.seed), resume=(run / "last.pt").exists())
     print(f"[3/3] benchmark -> {out / 'report'}  ({time.time() - started:.0f}s so far)")
-    results = bench_all(out / "zoo", run, out / "report", seed=args.seed)
+    results = bench_all(out / "zoo", run, out / "report", mlp=_mlp_probe(args), seed=args.seed)
     _print_summary(results, out / "report")
     print(f"demo finished in {time.time() - started:.0f}s")
     return 0

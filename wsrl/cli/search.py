@@ -8,11 +8,12 @@ from pathlib import Path
 
 from wsrl.converters import read_checkpoint
 from wsrl.encoder.checkpoint import load_encoder
+from wsrl.encoder.population import embed_with_norms
 from wsrl.errors import WsrlError
 from wsrl.graph.build import nerf_to_graph
 from wsrl.search.index import GRAPHS_DIR, NeRFIndex, approximate_recall
 from wsrl.search.metrics import unit_vectors
-from wsrl.search.store import EmbeddingStore, embed_with_norms
+from wsrl.search.store import EmbeddingStore
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
@@ -30,7 +31,8 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         if not args.ckpt:
             raise WsrlError("indexing a collection needs the encoder that embeds it: pass --ckpt RUN")
         encoder_ref = args.ckpt
-        store = embed_collection(load_encoder(args.ckpt), GraphCollection(src), {"encoder": args.ckpt})
+        reference = GraphCollection(args.reference) if args.reference else None
+        store = embed_collection(load_encoder(args.ckpt), GraphCollection(src), reference, {"encoder": args.ckpt})
     encoder_ref = str(Path(encoder_ref).resolve())
     index = NeRFIndex.create(args.out, store, encoder_ref, "hnsw" if args.approximate else "exact")
     print(f"{args.out}: {len(store)} NeRFs of {len(store.archs)} architecture(s), {index.kind} search, "
@@ -54,7 +56,8 @@ def cmd_index_add(args: argparse.Namespace) -> int:
     wanted = set(sources)
     collection = GraphCollection(index.root / GRAPHS_DIR, progress=False)
     graphs = [g for arch in collection.archs for g in collection.graphs(arch) if g.source in wanted]
-    added = index.add_graphs(load_encoder(index.encoder_ref), graphs)
+    reference = GraphCollection(args.reference, progress=False) if args.reference else None
+    added = index.add_graphs(load_encoder(index.encoder_ref), graphs, reference)
     print(f"{args.index}: added {added}, now {len(index.store)} NeRFs")
     return status
 
@@ -64,6 +67,11 @@ def cmd_search(args: argparse.Namespace) -> int:
     index = NeRFIndex.open(args.index)
     nerf = read_checkpoint(args.nerf, args.format, args.arch)
     graph = nerf_to_graph(nerf, args.max_edges)
+    if graph.arch not in index.store.norms:
+        raise WsrlError(
+            f"{args.nerf}: architecture {graph.arch!r} is not in the index (it holds {sorted(index.store.norms)}); "
+            "add NeRFs of it first with `wsrl index add ... --reference COLLECTION`"
+        )
     query = embed_with_norms(load_encoder(index.encoder_ref), [graph], index.store.norms)
     hits = index.search(query, args.k)[0]
     print(f"query {args.nerf} ({graph.arch})")

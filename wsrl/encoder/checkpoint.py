@@ -2,15 +2,19 @@
 
 A run checkpoint (``RUN/best.pt`` or ``RUN/last.pt``, written by :mod:`wsrl.train.trainer`) is a weights-only
 dict ``{"format": "wsrl.run", "version": 1, "config": TrainConfig, "encoder_config", "decoder_config",
-"model": state dict (encoder under ``encoder.``), "optimizer", "scheduler", "epoch", "best_val"}``. Embedding
-needs only the encoder's config and weights, and the architectures the run trained on (``config["archs"]``):
-which architectures an encoder has *seen* is a property of its run.
+"model": state dict (encoder under ``encoder.``), "optimizer", "scheduler", "epoch", "best_val", "norms"}``.
+Embedding needs the encoder's config and weights, the architectures the run trained on (``config["archs"]``):
+which architectures an encoder has *seen* is a property of its run; and ``norms``, per trained architecture
+the readout moments of its training split (:mod:`wsrl.encoder.population`), which ``best.pt`` always holds and
+``last.pt`` holds at the end of a run (runs of wsrl 0.2.0 have none: embed them with a reference population).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from torch import Tensor
 
 from wsrl.encoder.gmn import EncoderConfig, GMNEncoder
 from wsrl.errors import WsrlError
@@ -40,4 +44,12 @@ def load_encoder(path: str | os.PathLike) -> GMNEncoder:
     except (KeyError, TypeError, RuntimeError) as exc:
         raise WsrlError(f"{path}: training checkpoint without a usable encoder ({type(exc).__name__}: {exc})") from None
     encoder.trained_archs = tuple((payload.get("config") or {}).get("archs", ()))
+    norms = payload.get("norms") or {}
+    width = encoder.config.embedding
+    if not isinstance(norms, dict) or not all(
+        isinstance(v, list) and len(v) == 6 and all(isinstance(t, Tensor) for t in v) and v[4].shape[-1] == width
+        for v in norms.values()
+    ):
+        raise WsrlError(f"{path}: 'norms' must map architectures to the readout's 6 moment tensors")
+    encoder.norms = norms
     return encoder.eval()

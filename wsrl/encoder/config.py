@@ -18,6 +18,10 @@ class EncoderConfig:
         return asdict(self)
 
 
+# the fewest NeRFs of one architecture whose moments may standardise it (:mod:`wsrl.encoder.population`): with
+# 1 row every embedding is 0, with 2 the two are exact opposites; 8 is a choice (a reference should be far larger)
+MIN_POPULATION = 8
+
 ENCODER_PRESETS = {
     "mini": EncoderConfig(width=32, depth=3, embedding=128),
     "paper": EncoderConfig(width=128, depth=4, embedding=1024),

@@ -8,7 +8,7 @@ After Lim et al. (2024) and gmnerf's ``EdgeMPNNDiT``, on torch-geometric:
   end nodes) and node update (mean of incoming and of outgoing edges);
 * :class:`DeepSetsReadout`: an MLP on every edge, the mean over a graph's edges joined by the
   graph's weight statistics (:mod:`wsrl.graph.statistics`), an MLP, with features standardised per
-  architecture (:func:`wsrl.encoder.standardize.per_domain_standardize`).
+  architecture (:mod:`wsrl.encoder.standardize`).
 
 Hidden neurons carry no index (their ``position`` is -1), so permuting the hidden
 neurons of a NeRF permutes graph nodes and leaves the embedding unchanged.
@@ -177,6 +177,9 @@ class GMNEncoder(nn.Module):
         self.blocks = nn.ModuleList(EdgeNodeBlock(config.width, i < config.depth - 1) for i in range(config.depth))
         self.readout = DeepSetsReadout(config.width, config.embedding, STATS_DIM if config.statistics else 0)
         self.trained_archs: tuple[str, ...] = ()  # the architectures of its training run (set when loaded)
+        # per architecture, the readout moments of a reference population (its training split; set when loaded):
+        # what makes embeddings inductive (:mod:`wsrl.encoder.population`)
+        self.norms: dict[str, list[Tensor]] = {}
 
     @property
     def pooled_width(self) -> int:

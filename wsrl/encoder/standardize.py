@@ -8,9 +8,9 @@ embeddings of one architecture start collapsed (cosine ~1), and a contrastive lo
 two architectures gets no gradient to remove the offset (training recall stays at chance). Standardising
 per architecture removes the offset by construction.
 
-The moments come from a population: the rows standardised together (:func:`per_domain_standardize`), or a
-reference population's moments kept for later rows (:func:`standardize_moments` then :func:`apply_moments`), so
-that a NeRF added to an index later is standardised exactly as the population it joins.
+The moments come from a population: the rows standardised together (:func:`standardize_moments`, as in
+training), or a reference population's moments kept for later rows (:func:`apply_moments`), so that a NeRF
+embedded alone is standardised exactly as the population it belongs to (:mod:`wsrl.encoder.population`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torch_geometric.utils import scatter
-
-from wsrl.graph.statistics import STATS_EPS, STATS_REL_EPS
 
 FEATURE_EPS = 1e-5  # variance floor of standardised pooled features and embeddings
 
@@ -50,17 +48,3 @@ def apply_moments(x: Tensor, moments: Moments, group: Tensor) -> Tensor:
     """``x`` standardised with stored moments (a reference population's) of each row's group."""
     mean, var = moments
     return (x - mean[group]) / var[group].sqrt()
-
-
-def per_domain_standardize(
-    x: Tensor, domain: Tensor | None = None, eps: float = FEATURE_EPS, rel_eps: float = 0.0
-) -> Tensor:  # fmt: skip
-    """Each column of ``x`` to zero mean and unit variance within each domain (rows with equal ``domain``;
-    default: all rows one domain), with the moments of the rows given."""
-    return standardize_moments(x, domain_groups(domain, x.shape[0], x.device), eps, rel_eps)[0]
-
-
-def standardize_statistics(stats: Tensor, domain: Tensor | None = None) -> Tensor:
-    """Weight statistics ``[n, STATS_DIM]`` standardised per domain (default: one population), constant
-    columns (an architecture without a group) to 0: the baseline's features and the encoder's readout input."""
-    return per_domain_standardize(stats, domain, STATS_EPS, STATS_REL_EPS)

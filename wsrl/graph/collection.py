@@ -127,6 +127,14 @@ class GraphCollection:
         first = next(i for i, e in enumerate(self.entries) if e.arch == arch)
         return self.graphs(arch)[position - first]
 
+    def population(self, arch: str) -> list[Data]:
+        """The graphs of ``arch`` that serve as its reference population: its train split, or all of them when
+        ``arch``'s NeRFs have no splits."""
+        graphs, entries = self.graphs(arch), self.select(arch)
+        if not any(e.split for e in entries):
+            return graphs
+        return [g for g, e in zip(graphs, entries, strict=True) if e.split == "train"]
+
     def nerf(self, arch: str, object_id: str) -> NeRF:
         """The NeRF itself (for rendering): a zoo's checkpoint, or the converted source read again."""
         if self.zoo is not None:

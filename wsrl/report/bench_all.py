@@ -30,6 +30,7 @@ from wsrl.graph.collection import GraphCollection
 from wsrl.nerf.render import render_portrait
 from wsrl.report.figures import class_names, recall_heatmap, retrieval_grid, tsne_map
 from wsrl.search.metrics import search
+from wsrl.search.mlp_probe import MLPProbeConfig
 from wsrl.search.protocol import classify, retrieve
 from wsrl.search.store import EmbeddingStore, embed_collection, probe_collection, weight_statistics_collection
 
@@ -39,21 +40,29 @@ TSNE_POINTS = 3000  # t-SNE of at most this many NeRFs (a fixed random subset be
 
 def stores(data: GraphCollection, ckpt: str | os.PathLike, seed: int = 0) -> dict[str, EmbeddingStore]:
     """The embedding store of each method of :data:`METHODS`; every store records the trained encoder's
-    architectures as the seen ones."""
+    architectures as the seen ones. Every NeRF is embedded alone; what an architecture is standardised against
+    is the encoder's stored moments (its training split) or else ``data``'s train split of that architecture,
+    so no test NeRF shapes any embedding."""
     trained = load_encoder(ckpt)
     seen = {"seen_archs": list(trained.trained_archs)}
     untrained = untrained_encoder(trained.config, seed)
     return {
-        "trained": embed_collection(trained, data, {"encoder": str(ckpt)}),
-        "untrained": embed_collection(untrained, data, {"encoder": "untrained", **seen}),
-        "weight_statistics": weight_statistics_collection(data, seen),
-        "probe": probe_collection(data, seen),
+        "trained": embed_collection(trained, data, data, {"encoder": str(ckpt)}),
+        "untrained": embed_collection(untrained, data, data, {"encoder": "untrained", **seen}),
+        "weight_statistics": weight_statistics_collection(data, data, seen),
+        "probe": probe_collection(data, data, seen),
     }
 
 
-def score(store: EmbeddingStore, k: int = 1, probe: str = "knn") -> dict:
-    """``knn_accuracy`` and ``retrieval`` of one store (test split; classifiers fitted on train)."""
-    return {"knn_accuracy": classify(store, k, probe=probe), "retrieval": retrieve(store)}
+def score(store: EmbeddingStore, k: int = 1, mlp: MLPProbeConfig | None = MLPProbeConfig(), seed: int = 0) -> dict:
+    """The test-split scores of one store: k-NN fitted on each architecture's train split (``knn_accuracy``) and
+    on the seen architectures' (``knn_from_seen``), the same two for the paper's MLP probe (``mlp_accuracy``,
+    ``mlp_from_seen``; skipped when ``mlp`` is None), and cross-architecture ``retrieval``."""
+    out = {"knn_accuracy": classify(store, k), "knn_from_seen": classify(store, k, fit="seen")}
+    if mlp is not None:
+        out["mlp_accuracy"] = classify(store, probe="mlp", seed=seed, mlp=mlp)
+        out["mlp_from_seen"] = classify(store, probe="mlp", fit="seen", seed=seed, mlp=mlp)
+    return {**out, "retrieval": retrieve(store)}
 
 
 def recall_matrix(retrieval: dict, archs: list[str]) -> np.ndarray:
@@ -70,46 +79,54 @@ def ratio(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.3f}"
 
 
+SUMMARY_COLUMNS = {  # summary column -> (score key, field, formatter, short name for the terminal)
+    "k-NN seen (%)": ("knn_accuracy", "seen_mean", "percent", "kNN seen"),
+    "k-NN unseen (%)": ("knn_accuracy", "unseen_mean", "percent", "kNN unseen"),
+    "k-NN unseen, fitted on seen (%)": ("knn_from_seen", "unseen_mean", "percent", "kNN unseen*"),
+    "MLP seen (%)": ("mlp_accuracy", "seen_mean", "percent", "MLP seen"),
+    "MLP unseen (%)": ("mlp_accuracy", "unseen_mean", "percent", "MLP unseen"),
+    "MLP unseen, fitted on seen (%)": ("mlp_from_seen", "unseen_mean", "percent", "MLP unseen*"),
+    "cross-arch recall@1": ("retrieval", "cross_arch_recall@1_mean", "ratio", "R@1"),
+    "cross-arch recall@5": ("retrieval", "cross_arch_recall@5_mean", "ratio", "R@5"),
+    "recall@1, seen pairs": ("retrieval", "seen_cross_arch_recall@1_mean", "ratio", "seen R@1"),
+}
+FORMATS = {"percent": percent, "ratio": ratio}
+
+
+def summary_cells(row: dict) -> dict[str, str]:
+    """A :func:`summary_rows` row's values formatted, by column."""
+    return {c: FORMATS[SUMMARY_COLUMNS[c][2]](v) for c, v in row.items() if c != "method"}
+
+
 def summary_rows(results: dict) -> list[dict]:
-    """One row per method: classification seen/unseen means, cross-architecture recall@1/@5 over all
-    pairs of architectures, and recall@1 over pairs of seen architectures (those trained on)."""
-    rows = []
-    for name, r in {"trained": results, **results["baselines"]}.items():
-        rows.append(
-            {
-                "method": name,
-                "seen": r["knn_accuracy"]["seen_mean"],
-                "unseen": r["knn_accuracy"]["unseen_mean"],
-                "recall@1": r["retrieval"]["cross_arch_recall@1_mean"],
-                "recall@5": r["retrieval"]["cross_arch_recall@5_mean"],
-                "seen recall@1": r["retrieval"]["seen_cross_arch_recall@1_mean"],
-            }
-        )
-    return rows
+    """One row per method, the :data:`SUMMARY_COLUMNS` present in ``results`` (classification means over seen
+    and unseen architectures, recall means over all pairs of architectures and over pairs of seen ones)."""
+    columns = {name: spec for name, spec in SUMMARY_COLUMNS.items() if spec[0] in results}
+    scored = {"trained": results, **results["baselines"]}
+    return [{"method": m, **{c: r[key][f] for c, (key, f, *_) in columns.items()}} for m, r in scored.items()]
 
 
 def markdown(results: dict, archs: list[str]) -> str:
     """``results.md``: summary, k-NN per architecture, the trained encoder's recall@1 matrix."""
     scored = {"trained": results, **results["baselines"]}
     knn = results["knn_accuracy"]
+    rows = summary_rows(results)
+    columns = list(rows[0])[1:]
     lines = [
         f"# wsrl benchmark: {results['data']}",
         "",
-        f"Encoder `{results['ckpt']}`; classifier {knn['probe']}"
-        + (f" (k={knn['k']})" if knn["probe"] == "knn" else "")
-        + "; retrieval and classification scored on the test split.",
+        f"Encoder `{results['ckpt']}`; cosine k-NN (k={knn['k']}) and the paper's MLP probe, each fitted on the "
+        "train split of the architecture scored, or on the seen architectures' together (stricter); retrieval and "
+        "classification scored on the test split.",
         "",
-        "| method | classification, seen archs (%) | classification, unseen archs (%) "
-        "| cross-arch recall@1 | cross-arch recall@5 | recall@1, seen pairs |",
-        "|---|---|---|---|---|---|",
+        "| method | " + " | ".join(columns) + " |",
+        "|---|" + "---|" * len(columns),
     ]
-    for row in summary_rows(results):
-        name, seen, unseen, r1, r5, seen_r1 = row.values()
-        cells = [name, percent(seen), percent(unseen), ratio(r1), ratio(r5), ratio(seen_r1)]
-        lines.append("| " + " | ".join(cells) + " |")
+    for row in rows:
+        lines.append(f"| {row['method']} | " + " | ".join(summary_cells(row).values()) + " |")
     lines += [
         "",
-        "## Classification accuracy per architecture (%)",
+        "## k-NN classification accuracy per architecture (%)",
         "",
         "| architecture | seen | " + " | ".join(scored) + " |",
     ]
@@ -172,7 +189,7 @@ def bench_all(
     ckpt: str | os.PathLike,
     out: str | os.PathLike,
     k: int = 1,
-    probe: str = "knn",
+    mlp: MLPProbeConfig | None = MLPProbeConfig(),
     seed: int = 0,
 ) -> dict:
     """Embed the zoo with every method, score them, write the report folder; returns ``results.json``'s dict."""
@@ -182,7 +199,7 @@ def bench_all(
     by_method = stores(data, ckpt, seed)
     for name, store in by_method.items():
         store.save(out / "embeddings" / f"{name}.pt")
-    scores = {name: score(store, k, probe) for name, store in by_method.items()}
+    scores = {name: score(store, k, mlp, seed) for name, store in by_method.items()}
     results = {
         "data": str(data_dir),
         "ckpt": str(ckpt),

@@ -30,10 +30,12 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from wsrl.encoder.gmn import GMNEncoder
+from wsrl.encoder.population import embed_with_norms
 from wsrl.errors import WsrlError
 from wsrl.files import atomic_write, envelope, load_json, open_envelope, save_json
+from wsrl.graph.collection import GraphCollection
 from wsrl.search.metrics import unit_vectors
-from wsrl.search.store import EmbeddingStore, Hit, check_population, embed_population, embed_with_norms, graph_rows
+from wsrl.search.store import EmbeddingStore, Hit, encoder_norms, graph_rows
 
 META_FILE, STORE_FILE, FAISS_FILE, GRAPHS_DIR = "index.json", "store.pt", "faiss.index", "graphs"
 FORMAT, VERSION = "wsrl.index", 1
@@ -126,21 +128,19 @@ class NeRFIndex:
         return self._write_faiss()
 
     # -- adding and searching ----------------------------------------------------------------
-    def add_graphs(self, encoder: GMNEncoder, graphs: Sequence[Data]) -> int:
+    def add_graphs(
+        self, encoder: GMNEncoder, graphs: Sequence[Data], reference: GraphCollection | Sequence[Data] | None = None
+    ) -> int:  # fmt: skip
         """Embed ``graphs`` whose source the index does not hold yet and append them; returns how many.
-        Architectures the index holds are standardised with its stored moments; a new architecture needs at
-        least :data:`~wsrl.search.store.MIN_POPULATION` NeRFs added together (its moments are then stored)."""
+        Architectures the index holds are standardised with its stored moments, others with the encoder's or, for
+        an architecture it never trained on, with those of its reference population in ``reference`` (kept)."""
         known = set(self.store.source)
         new = [g for g in graphs if not str(getattr(g, "source", "")) or str(g.source) not in known]
         if not new:
             return 0
         cols = graph_rows(new)
         norms = dict(self.store.norms)
-        for arch in dict.fromkeys(cols["arch"]):
-            if arch not in norms:
-                population = [g for g, a in zip(new, cols["arch"], strict=True) if a == arch]
-                check_population(arch, len(population))
-                norms[arch] = embed_population(encoder, population)[1]
+        norms.update(encoder_norms(encoder, [a for a in dict.fromkeys(cols["arch"]) if a not in norms], reference))
         z = embed_with_norms(encoder, new, norms)
         old = self.store
         self.store = EmbeddingStore(

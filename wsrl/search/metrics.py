@@ -1,5 +1,5 @@
-"""Benchmark metrics on embeddings: k-NN classification and same-object retrieval with FAISS,
-and the paper's MLP probe with scikit-learn.
+"""Benchmark metrics on embeddings: k-NN classification and same-object retrieval with FAISS (the paper's
+MLP probe is :mod:`wsrl.search.mlp_probe`).
 
 All searches are cosine (inner product of L2-normalised float32 vectors, ``IndexFlatIP``).
 """
@@ -12,6 +12,8 @@ import numpy as np
 from torch import Tensor
 
 PROBES = ("knn", "mlp")  # classifiers on embeddings: cosine k-NN, the paper's MLP probe
+# what a classifier is fitted on: each architecture's own train split, or the seen architectures' together
+FITS = ("own", "seen")
 RETRIEVAL_KS = (1, 5, 10)  # recall@k reported by the retrieval benchmark
 
 
@@ -84,19 +86,3 @@ def precision_at_k(
     top = search(gallery, queries, k)
     same = np.asarray(gallery_labels)[top] == np.asarray(query_labels)[:, None]
     return float(same.mean())
-
-
-def probe_accuracy(
-    train: Tensor | np.ndarray,
-    train_labels: Sequence[int],
-    test: Tensor | np.ndarray,
-    test_labels: Sequence[int],
-    seed: int = 0,
-) -> float:
-    """Accuracy of an MLP classifier (one hidden layer of 256, Adam, early-stopping-free) trained on
-    L2-normalised ``train`` embeddings: the paper's probe, with scikit-learn."""
-    from sklearn.neural_network import MLPClassifier
-
-    probe = MLPClassifier(hidden_layer_sizes=(256,), max_iter=1000, random_state=seed)
-    probe.fit(unit_vectors(train), np.asarray(train_labels))
-    return float((probe.predict(unit_vectors(test)) == np.asarray(test_labels)).mean())

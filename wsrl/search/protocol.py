@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from torch import nn
+
 from wsrl.errors import WsrlError
-from wsrl.search.metrics import PROBES, RETRIEVAL_KS, knn_accuracy, precision_at_k, probe_accuracy, recall_at_k
+from wsrl.search.metrics import FITS, PROBES, RETRIEVAL_KS, knn_accuracy, precision_at_k, recall_at_k
+from wsrl.search.mlp_probe import MLPProbeConfig, fit_mlp_probe, probe_accuracy
 from wsrl.search.store import EmbeddingStore
 
 
@@ -23,28 +26,56 @@ def classify(
     probe: str = "knn",
     split: str = "test",
     seen: Sequence[str] | None = None,
+    fit: str = "own",
+    seed: int = 0,
+    mlp: MLPProbeConfig = MLPProbeConfig(),
 ) -> dict:
-    """Classification per architecture, fitted on that architecture's train split, scored on ``split``
-    (``val`` for choosing settings, ``test`` for reporting): a cosine k-NN (``probe="knn"``) or the
-    paper's MLP probe (``probe="mlp"``). ``seen`` defaults to the store's record of the encoder's run."""
+    """Classification of every architecture's ``split`` (``val`` for choosing settings, ``test`` for
+    reporting) by a cosine k-NN (``probe="knn"``) or the paper's MLP probe (``probe="mlp"``, its epoch chosen
+    on the val split), fitted on the train split of that architecture alone (``fit="own"``) or of the seen
+    architectures together (``fit="seen"``: the stricter protocol, where an unseen architecture's embeddings
+    must land in the seen ones' space). ``seen`` defaults to the store's record of the encoder's run."""
     if probe not in PROBES:
         raise WsrlError(f"probe must be one of {PROBES}, got {probe!r}")
+    if fit not in FITS:
+        raise WsrlError(f"fit must be one of {FITS}, got {fit!r}")
     if k < 1:
         raise WsrlError(f"k must be >= 1, got {k}")
     if all(label < 0 for label in store.label):
         raise WsrlError("classification needs class labels, and these embeddings have none")
     seen = list(store.seen_archs if seen is None else seen)
+    if fit == "seen" and not set(seen) & set(store.archs):
+        raise WsrlError(f"fit='seen' needs embeddings of a seen architecture {seen}; the store holds {store.archs}")
+
+    def fitted_on(arch: str, part: str) -> EmbeddingStore:
+        pool = [arch] if fit == "own" else [a for a in store.archs if a in seen]
+        rows = [i for i, (a, s) in enumerate(zip(store.arch, store.split, strict=True)) if a in pool and s == part]
+        return store.rows(rows)
+
+    n_classes = max(store.label) + 1
+    probes: dict[str, nn.Module] = {}  # fitted MLP probes by what they were fitted on (fit="seen": one for all)
+
+    def mlp_probe(arch: str, train: EmbeddingStore) -> nn.Module:
+        key = arch if fit == "own" else ""
+        if key not in probes:
+            val = fitted_on(arch, "val")
+            if not val.object_id:
+                raise WsrlError(f"arch {arch!r}: the MLP probe chooses its epoch on the 'val' split, which is empty")
+            probes[key] = fit_mlp_probe(train.embeddings, train.label, val.embeddings, val.label, n_classes, seed, mlp)
+        return probes[key]
+
     per_arch = {}
     for arch in store.archs:
-        train, test = store.select(arch, "train"), store.select(arch, split)
+        train, test = fitted_on(arch, "train"), store.select(arch, split)
         if not train.object_id or not test.object_id:
             raise WsrlError(f"arch {arch!r}: classification needs embeddings of splits 'train' and {split!r}")
         if probe == "knn":
             per_arch[arch] = knn_accuracy(train.embeddings, train.label, test.embeddings, test.label, k)
         else:
-            per_arch[arch] = probe_accuracy(train.embeddings, train.label, test.embeddings, test.label)
+            per_arch[arch] = probe_accuracy(mlp_probe(arch, train), test.embeddings, test.label)
     return {
         "probe": probe,
+        "fit": fit,
         "split": split,
         "k": k,
         "seen_archs": seen,

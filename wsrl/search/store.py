@@ -3,9 +3,11 @@
 Saved as a weights-only torch file ``{"format": "wsrl.embeddings", "version": 1, "embeddings": [N, D],
 "object_id", "label", "arch", "split", "source": [N], "meta": {...}, "norms": {arch: [6 tensors]}}``.
 
-Embeddings are standardised per architecture over a population (:mod:`wsrl.encoder.standardize`). A store
-made by an encoder keeps, per architecture, the moments it used (``norms``), so NeRFs embedded later (an
-index's new entries, a search query) are standardised exactly as the population they join.
+Embeddings are standardised per architecture with the moments of a reference population
+(:mod:`wsrl.encoder.population`), so every NeRF embeds alone, as it would inside any collection. A store made
+by an encoder keeps, per architecture, the moments it used (``norms``), so NeRFs embedded later (an index's new
+entries, a search query) are standardised exactly as the rows they join. The baselines (weight statistics,
+probe) are standardised the same way, against the train split of a reference collection.
 """
 
 from __future__ import annotations
@@ -18,18 +20,16 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from wsrl.encoder.gmn import GMNEncoder, ReadoutNorms, pool_graphs
-from wsrl.encoder.standardize import per_domain_standardize, standardize_statistics
+from wsrl.encoder.gmn import GMNEncoder
+from wsrl.encoder.population import Norms, check_population, embed_with_norms, reference_norms
+from wsrl.encoder.standardize import FEATURE_EPS, apply_moments, standardize_moments
 from wsrl.errors import WsrlError
 from wsrl.files import envelope, load_envelope, save_torch
 from wsrl.graph.collection import GraphCollection
 from wsrl.graph.probe import probe_features
-from wsrl.graph.statistics import weight_statistics
+from wsrl.graph.statistics import STATS_EPS, STATS_REL_EPS, weight_statistics
 
 FORMAT, VERSION = "wsrl.embeddings", 1
-# the fewest NeRFs of one architecture whose moments may standardise it: with 1 row every embedding is 0, with
-# 2 the two are exact opposites; 8 is a choice (a reference population should be far larger)
-MIN_POPULATION = 8
 
 
 @dataclass(frozen=True)
@@ -156,14 +156,6 @@ class EmbeddingStore:
             raise WsrlError(f"{path}: {exc}") from None
 
 
-def _flat(norms: ReadoutNorms) -> list[Tensor]:
-    return [t for pair in norms for t in pair]
-
-
-def _pairs(flat: list[Tensor]) -> ReadoutNorms:
-    return (flat[0], flat[1]), (flat[2], flat[3]), (flat[4], flat[5])
-
-
 def graph_rows(graphs: Sequence[Data]) -> dict[str, list]:
     """The store columns of ``graphs`` taken from the graphs themselves."""
     return {
@@ -175,98 +167,103 @@ def graph_rows(graphs: Sequence[Data]) -> dict[str, list]:
     }
 
 
-def _populations(archs: Sequence[str]) -> dict[str, list[int]]:
-    rows: dict[str, list[int]] = {}
-    for i, arch in enumerate(archs):
-        rows.setdefault(arch, []).append(i)
-    return rows
+def _by_arch(graphs: Sequence[Data]) -> dict[str, list[Data]]:
+    out: dict[str, list[Data]] = {}
+    for g in graphs:
+        out.setdefault(str(g.arch), []).append(g)
+    return out
 
 
-@torch.no_grad()
-def embed_population(encoder: GMNEncoder, graphs: Sequence[Data]) -> tuple[Tensor, list[Tensor]]:
-    """Embeddings of one architecture's population and the moments that standardised them."""
-    z, norms = encoder.readout(pool_graphs(encoder, list(graphs)))
-    return z, _flat(norms)
+def encoder_norms(
+    encoder: GMNEncoder, archs: Sequence[str], reference: GraphCollection | Sequence[Data] | None
+) -> Norms:  # fmt: skip
+    """The moments that standardise each of ``archs``: the encoder's stored ones, else those of that
+    architecture's reference population in ``reference`` (a collection: its train split; graphs: all of them).
+    Architectures with neither stay missing (:func:`embed_with_norms` then names them)."""
+    norms = {a: encoder.norms[a] for a in archs if a in encoder.norms}
+    need = [a for a in dict.fromkeys(archs) if a not in norms]
+    if need and reference is not None:
+        if isinstance(reference, GraphCollection):
+            populations = {a: reference.population(a) for a in need if a in reference.archs}
+        else:
+            populations = {a: g for a, g in _by_arch(reference).items() if a in need}
+        norms.update(reference_norms(encoder, populations))
+    return norms
 
 
-@torch.no_grad()
-def embed_with_norms(encoder: GMNEncoder, graphs: Sequence[Data], norms: dict[str, list[Tensor]]) -> Tensor:
-    """Embeddings of ``graphs`` standardised with stored per-architecture moments (one NeRF alone is fine)."""
-    archs = [str(g.arch) for g in graphs]
-    missing = sorted(set(archs) - set(norms))
-    if missing:
-        raise WsrlError(
-            f"no reference population of architecture(s) {missing} to standardise against (have {sorted(norms)}); "
-            f"embed or index at least {MIN_POPULATION} NeRFs of each architecture together first"
-        )
-    z = torch.zeros(len(graphs), encoder.config.embedding)
-    for arch, rows in _populations(archs).items():
-        pooled = pool_graphs(encoder, [graphs[i] for i in rows])
-        domain = torch.zeros(len(rows), dtype=torch.long)
-        z[rows] = encoder.readout(pooled, domain, _pairs(norms[arch]))[0]
-    return z
-
-
-def check_population(arch: str, n: int) -> None:
-    if n < MIN_POPULATION:
-        raise WsrlError(
-            f"architecture {arch!r}: {n} NeRF(s) cannot be standardised as a population (embeddings are defined "
-            f"relative to their architecture's population); embed at least {MIN_POPULATION} together"
-        )
-
-
-def embed(encoder: GMNEncoder, graphs: Sequence[Data], meta: dict | None = None) -> EmbeddingStore:
-    """A store of ``graphs`` of any architectures: each graph's architecture is taken from the graph, and each
-    architecture is standardised over its own NeRFs here (at least :data:`MIN_POPULATION` of each)."""
+def embed(
+    encoder: GMNEncoder, graphs: Sequence[Data], reference: Sequence[Data] | None = None, meta: dict | None = None
+) -> EmbeddingStore:  # fmt: skip
+    """A store of ``graphs`` of any architectures (read from the graphs). Each NeRF is embedded alone: with the
+    encoder's stored moments for the architectures it trained on, and for any other architecture with those of
+    its NeRFs in ``reference`` (at least :data:`~wsrl.encoder.population.MIN_POPULATION`; ``graphs`` themselves
+    may be the reference)."""
     graphs = list(graphs)
     cols = graph_rows(graphs)
-    z = torch.zeros(len(graphs), encoder.config.embedding)
-    norms = {}
-    for arch, rows in _populations(cols["arch"]).items():
-        check_population(arch, len(rows))
-        z[rows], norms[arch] = embed_population(encoder, [graphs[i] for i in rows])
+    norms = encoder_norms(encoder, cols["arch"], reference)
+    z = embed_with_norms(encoder, graphs, norms)
     info = {"seen_archs": list(encoder.trained_archs), **(meta or {})}
     return EmbeddingStore(z, cols["object_id"], cols["label"], cols["arch"], cols["split"], info, cols["source"], norms)
 
 
 def collection_store(
-    data: GraphCollection, features: Callable[[str, list[Data]], tuple[Tensor, list[Tensor] | None]], meta: dict
-) -> EmbeddingStore:
-    """``features`` of every NeRF of ``data`` as a store; ``features`` gets one architecture's graphs at a time
-    (a population: embeddings are standardised per architecture) and returns them with their moments."""
-    parts, norms = [], {}
-    for arch in data.archs:
-        z, moments = features(arch, data.graphs(arch))
-        parts.append(z)
-        if moments is not None:
-            norms[arch] = moments
+    data: GraphCollection, features: Callable[[str, list[Data]], Tensor], meta: dict, norms: Norms | None = None
+) -> EmbeddingStore:  # fmt: skip
+    """``features`` of every NeRF of ``data`` as a store; ``features`` gets one architecture's graphs at a time."""
+    parts = [features(arch, data.graphs(arch)) for arch in data.archs]
     e = data.entries
     return EmbeddingStore(
         torch.cat(parts), [x.id for x in e], [x.label for x in e], [x.arch for x in e], [x.split for x in e],
-        dict(meta), [x.source for x in e], norms,
+        dict(meta), [x.source for x in e], dict(norms or {}),
     )  # fmt: skip
 
 
-def embed_collection(encoder: GMNEncoder, data: GraphCollection, meta: dict | None = None) -> EmbeddingStore:
-    """Encoder embeddings of every NeRF of ``data``, each architecture standardised over its NeRFs."""
+def embed_collection(
+    encoder: GMNEncoder, data: GraphCollection, reference: GraphCollection | None = None, meta: dict | None = None
+) -> EmbeddingStore:  # fmt: skip
+    """Encoder embeddings of every NeRF of ``data``, each alone (:func:`embed`); architectures the encoder did
+    not train on are standardised against their train split in ``reference`` (may be ``data`` itself)."""
     encoder.eval()
+    norms = encoder_norms(encoder, data.archs, reference)
     info = {"data": str(data.root), "seen_archs": list(encoder.trained_archs), **(meta or {})}
-    return collection_store(data, lambda arch, graphs: embed_population(encoder, graphs), info)
+    return collection_store(data, lambda arch, graphs: embed_with_norms(encoder, graphs, norms), info, norms)
 
 
-def weight_statistics_collection(data: GraphCollection, meta: dict | None = None) -> EmbeddingStore:
-    """The weight-statistics baseline of every NeRF of ``data``, standardised per architecture."""
+def baseline_collection(
+    data: GraphCollection, reference: GraphCollection, features: Callable[[Data], Tensor], meta: dict,
+    eps: float = FEATURE_EPS, rel_eps: float = 0.0,
+) -> EmbeddingStore:  # fmt: skip
+    """Per-NeRF ``features`` of every NeRF of ``data``, standardised per architecture with the moments of its
+    train split in ``reference`` (may be ``data`` itself: features are computed once per graph)."""
+    cache: dict[int, Tensor] = {}
 
-    def features(arch: str, graphs: list[Data]) -> tuple[Tensor, None]:
-        return standardize_statistics(torch.stack([weight_statistics(g) for g in graphs])), None
+    def feature(g: Data) -> Tensor:
+        if id(g) not in cache:
+            cache[id(g)] = features(g)
+        return cache[id(g)]
 
-    return collection_store(data, features, {"data": str(data.root), "encoder": "weight_statistics", **(meta or {})})
+    def standardized(arch: str, graphs: list[Data]) -> Tensor:
+        population = reference.population(arch) if arch in reference.archs else []
+        check_population(arch, len(population))
+        reference_rows = torch.stack([feature(g) for g in population])
+        moments = standardize_moments(reference_rows, _one(len(population)), eps, rel_eps)[1]
+        return apply_moments(torch.stack([feature(g) for g in graphs]), moments, _one(len(graphs)))
+
+    return collection_store(data, standardized, {"data": str(data.root), **meta})
 
 
-def probe_collection(data: GraphCollection, meta: dict | None = None) -> EmbeddingStore:
-    """The probe baseline (:mod:`wsrl.graph.probe`) of every NeRF of ``data``, standardised per architecture."""
+def _one(n: int) -> Tensor:
+    return torch.zeros(n, dtype=torch.long)
 
-    def features(arch: str, graphs: list[Data]) -> tuple[Tensor, None]:
-        return per_domain_standardize(torch.stack([probe_features(g) for g in graphs])), None
 
-    return collection_store(data, features, {"data": str(data.root), "encoder": "probe", **(meta or {})})
+def weight_statistics_collection(
+    data: GraphCollection, reference: GraphCollection, meta: dict | None = None
+) -> EmbeddingStore:  # fmt: skip
+    """The weight-statistics baseline of every NeRF of ``data`` (:func:`baseline_collection`)."""
+    info = {"encoder": "weight_statistics", **(meta or {})}
+    return baseline_collection(data, reference, weight_statistics, info, STATS_EPS, STATS_REL_EPS)
+
+
+def probe_collection(data: GraphCollection, reference: GraphCollection, meta: dict | None = None) -> EmbeddingStore:
+    """The probe baseline (:mod:`wsrl.graph.probe`) of every NeRF of ``data`` (:func:`baseline_collection`)."""
+    return baseline_collection(data, reference, probe_features, {"encoder": "probe", **(meta or {})})

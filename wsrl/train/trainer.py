@@ -4,7 +4,8 @@ A run folder holds::
 
     RUN/config.json       the TrainConfig and the model configs
     RUN/last.pt           model, optimizer and schedule after the last finished epoch (resume point)
-    RUN/best.pt           the epoch with the lowest validation loss
+    RUN/best.pt           the epoch with the lowest validation loss, with the reference moments of its
+                          training split per architecture (:mod:`wsrl.encoder.population`)
     RUN/metrics.jsonl     one row per epoch (also RUN/metrics.csv)
     RUN/renders/epoch_<e>.png   validation objects: input NeRF renders (top) vs decoder renders (bottom)
 
@@ -30,6 +31,7 @@ from tqdm.auto import tqdm
 from wsrl.encoder.checkpoint import RUN_FORMAT, RUN_VERSION, load_run
 from wsrl.encoder.config import ENCODER_PRESETS, EncoderConfig
 from wsrl.encoder.gmn import GMNEncoder, batch_graphs, embed_graphs, mlp
+from wsrl.encoder.population import check_population, reference_norms
 from wsrl.errors import WsrlError
 from wsrl.files import envelope, save_csv, save_json, save_png, save_text, save_torch
 from wsrl.graph.collection import GraphCollection
@@ -204,6 +206,8 @@ def train(
         data, banks = _training_data(data_dir, cfg)
     torch.manual_seed(cfg.seed)
     model = WeightSpaceModel(cfg.loss, enc_cfg, dec_cfg, cfg.projector)
+    for arch in cfg.archs:  # each checkpoint stores the training split's moments (wsrl.encoder.population)
+        check_population(arch, len(data.population(arch)))
     train_sampler = PairSampler(data.ids("train", cfg.archs), list(cfg.archs), cfg.pairs_per_batch, cfg.seed)
     val_ids = data.ids("val", cfg.archs)
     if len(val_ids) < 2:
@@ -257,6 +261,11 @@ def train(
             rows.append(row)
             is_best = row["val_loss"] < best
             best = min(best, row["val_loss"])
+            final = epoch + 1 == cfg.epochs
+            # the reference moments of these weights (pooling the training split costs about half an epoch on
+            # mini): for best.pt always, for last.pt at the end of the run
+            populations = {a: data.population(a) for a in cfg.archs} if is_best or final else {}
+            norms = reference_norms(model.encoder, populations)
             payload = envelope(RUN_FORMAT, RUN_VERSION, {
                 "config": asdict(cfg),
                 "encoder_config": enc_cfg.to_dict(),
@@ -266,6 +275,7 @@ def train(
                 "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(),
                 "best_val": best,
+                "norms": norms,
             })  # fmt: skip
             if is_best:
                 save_torch(out / "best.pt", payload)
