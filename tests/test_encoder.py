@@ -9,7 +9,7 @@ import torch
 from torch_geometric.data import Batch
 
 from wsrl.encoder.config import ENCODER_PRESETS, EncoderConfig
-from wsrl.encoder.gmn import GMNEncoder, batch_graphs, embed_graphs, standardize_values
+from wsrl.encoder.gmn import GMNEncoder, batch_graphs, embed_graphs, pool_graphs, standardize_values
 from wsrl.encoder.standardize import apply_moments, domain_groups, standardize_moments
 from wsrl.graph.build import nerf_to_graph
 from wsrl.graph.statistics import STATS_DIM, STATS_EPS, STATS_REL_EPS, weight_statistics
@@ -34,10 +34,12 @@ def _permute_hidden(nerf: NeRF, layer: int, perm: torch.Tensor) -> NeRF:
     return NeRF(nerf.spec, t, nerf.meta)
 
 
+@pytest.mark.parametrize("probes", [0, 3], ids=["plain", "node-probes"])
 @pytest.mark.parametrize("arch", ["mlp", "triplane", "hash"])
-def test_embedding_is_invariant_to_hidden_neuron_permutations(arch):
+def test_embedding_is_invariant_to_hidden_neuron_permutations(arch, probes):
     torch.manual_seed(0)
-    encoder = GMNEncoder(EncoderConfig(width=16, depth=2, embedding=8)).eval()
+    cfg = EncoderConfig(width=16, depth=2, embedding=8, node_probes=probes, output_readout=bool(probes))
+    encoder = GMNEncoder(cfg).eval()
     nerf, *others = [_nerf(arch, seed) for seed in range(4)]  # embeddings are defined for a population
     perm_nerf = nerf
     gen = torch.Generator().manual_seed(1)
@@ -48,14 +50,15 @@ def test_embedding_is_invariant_to_hidden_neuron_permutations(arch):
     assert same_function, "the permutation must not change the NeRF"
     assert not torch.equal(nerf.tensors["mlp.1"], perm_nerf.tensors["mlp.1"])
 
-    with torch.no_grad():  # the per-graph part, in float32
-        pa, pb = encoder.pool(nerf_to_graph(nerf)), encoder.pool(nerf_to_graph(perm_nerf))
+    # the per-graph part, in float32
+    pa, pb = pool_graphs(encoder, [nerf_to_graph(nerf)]), pool_graphs(encoder, [nerf_to_graph(perm_nerf)])
     assert torch.allclose(pa, pb, atol=1e-5), (pa - pb).abs().max()
     # the embedding in float64: standardising over a population of four NeRFs scales float32 rounding up
     encoder.double()
 
     def embed(first: NeRF) -> torch.Tensor:
         graphs = [nerf_to_graph(n) for n in (first, *others)]
+        batch_graphs(graphs, probes)  # node probe features from the float32 graphs, kept on them
         for g in graphs:
             g.edge_attr = g.edge_attr.double()
         return embed_graphs(encoder, graphs)

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from wsrl.graph.build import nerf_to_graph
+from wsrl.graph.forward import graph_forward
 from wsrl.graph.probe import PROBE_RESOLUTION, probe_features, probe_points
 from wsrl.nerf.archs import get_arch, list_archs
 from wsrl.nerf.checkpoint import NeRF, unstack_field
@@ -50,3 +51,37 @@ def test_probe_ignores_function_preserving_rescales():
     a, b = probe_features(nerf_to_graph(nerf)), probe_features(nerf_to_graph(rescaled))
     torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
     assert not torch.allclose(a, probe_features(nerf_to_graph(_nerf("mlp", seed=2))), atol=1e-3)
+
+
+def _rescale_hidden(nerf, layer: int, scale: torch.Tensor):
+    """Multiply hidden layer ``layer``'s incoming rows by ``scale > 0`` and its outgoing columns by 1/scale."""
+    t = dict(nerf.tensors)
+    t[f"mlp.{layer}"] = t[f"mlp.{layer}"] * scale[:, None]
+    t[f"mlp.{layer + 1}"] = t[f"mlp.{layer + 1}"] / scale[None, :]
+    return NeRF(nerf.spec, t, nerf.meta)
+
+
+def test_node_probe_features_are_the_field_and_blind_to_relu_rescaling():
+    from wsrl.graph.probe import node_probe_features
+    from wsrl.graph.schema import NODE_TYPES, NodeColumn
+
+    nerf = unstack_field(RadianceField.create(get_arch("triplane_relu"), 1, seed=0))[0]
+    graph = nerf_to_graph(nerf)
+    feats = node_probe_features(graph, 3)
+    kind = graph.x[:, NodeColumn.TYPE]
+    assert feats.shape == (graph.num_nodes, 28) and torch.all(feats[kind == NODE_TYPES["plane_cell"]] == 0)
+    # the output nodes' patterns are the field's raw outputs at the probe points, up to their RMS
+    raw = graph_forward(graph, probe_points(nerf.spec.aabb, 3))
+    out = feats[kind == NODE_TYPES["output"]]
+    order = graph.x[kind == NODE_TYPES["output"], NodeColumn.POSITION].argsort()
+    rms = raw.pow(2).mean(0).sqrt()
+    torch.testing.assert_close(out[order, :27], (raw / rms).T, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(out[order, 27], rms.log(), atol=1e-5, rtol=1e-4)
+    # rescaling ReLU neurons keeps the function, so every pattern; only the rescaled neurons' log-RMS moves
+    scale = torch.rand(nerf.spec.hidden_width, generator=torch.Generator().manual_seed(0)) * 1.5 + 0.5
+    again = node_probe_features(nerf_to_graph(_rescale_hidden(nerf, 0, scale)), 3)
+    torch.testing.assert_close(again[:, :27], feats[:, :27], atol=1e-4, rtol=1e-4)
+    moved = (again[:, 27] - feats[:, 27]).abs() > 1e-3
+    hidden_first = (kind == NODE_TYPES["hidden"]) & (graph.x[:, NodeColumn.LAYER] == graph.x[:, NodeColumn.LAYER][
+        kind == NODE_TYPES["hidden"]].min())  # fmt: skip
+    assert moved.sum() > 0 and torch.all(hidden_first[moved])

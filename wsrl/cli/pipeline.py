@@ -172,6 +172,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         lr=args.lr,
         projector=not args.no_projector,
         value_noise=args.value_noise,
+        node_probes=args.node_probes,
+        output_readout=args.output_readout,
         seed=args.seed,
     )
     rows = train(args.data, args.out, cfg, resume=args.resume, progress=not args.quiet, until_epoch=args.until_epoch)

@@ -13,6 +13,9 @@ class EncoderConfig:
     depth: int = 3
     embedding: int = 256
     statistics: bool = True  # weight statistics of the graph enter the readout beside the pooled edges
+    # nodes carry what they emit at node_probes³ fixed world points (wsrl.graph.probe.node_probe_features); 0: off
+    node_probes: int = 0
+    output_readout: bool = False  # the readout pools the output nodes' states apart from the edges'
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -25,12 +25,14 @@ from torch_geometric.utils import scatter
 from wsrl.encoder.config import ENCODER_PRESETS, EncoderConfig
 from wsrl.encoder.standardize import FEATURE_EPS, Moments, apply_moments, domain_groups, standardize_moments
 from wsrl.errors import WsrlError
+from wsrl.graph.probe import node_probe_features
 from wsrl.graph.schema import EDGE_COLUMNS, EDGE_TYPES, NODE_TYPES, EdgeColumn, NodeColumn
 from wsrl.graph.statistics import STATS_DIM, STATS_EPS, STATS_REL_EPS, edge_statistics
 
 MAX_LAYER = 32  # layer ids are clamped to this
 MAX_POSITION = 256  # input/output positions are clamped to this
 VALUE_FREQUENCIES = (1.0, 3.0, 10.0, 30.0, 100.0)
+NODE_PROBE_KEY = "_wsrl_node_probe"  # where batch_graphs keeps a graph's node probe features
 LOG_RMS = EDGE_COLUMNS  # the column standardize_values appends: log-RMS of the edge's (graph, layer, type) group
 
 
@@ -48,18 +50,21 @@ def _small_embedding(n: int, width: int) -> nn.Embedding:
 
 
 class NodeFeatures(nn.Module):
-    """``x = (layer, position, type)`` -> ``[N, width]``: a sum of three embeddings."""
+    """``x = (layer, position, type)`` -> ``[N, width]``: a sum of three embeddings, plus (``probe_dim > 0``) a
+    linear map of the node's probe features (:func:`wsrl.graph.probe.node_probe_features`)."""
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, probe_dim: int = 0) -> None:
         super().__init__()
         self.layer = _small_embedding(MAX_LAYER + 1, width)
         self.position = _small_embedding(MAX_POSITION + 1, width)  # index 0: no position (hidden, grid, bias)
         self.kind = _small_embedding(len(NODE_TYPES), width)
+        self.probe = nn.Linear(probe_dim, width) if probe_dim else None
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, probe: Tensor | None = None) -> Tensor:
         layer = x[:, NodeColumn.LAYER].clamp(0, MAX_LAYER)
         position = (x[:, NodeColumn.POSITION] + 1).clamp(0, MAX_POSITION)
-        return self.layer(layer) + self.position(position) + self.kind(x[:, NodeColumn.TYPE])
+        h = self.layer(layer) + self.position(position) + self.kind(x[:, NodeColumn.TYPE])
+        return h if self.probe is None else h + self.probe(probe.to(h.dtype))
 
 
 class EdgeFeatures(nn.Module):
@@ -120,22 +125,33 @@ class EdgeNodeBlock(MessagePassing):
 ReadoutNorms = tuple[Moments, Moments, Moments]  # moments of the statistics, the pooled edges, the embedding
 
 
-class DeepSetsReadout(nn.Module):
-    """``rho([mean_edges(phi(e)), s])`` per graph, standardised per domain before and after ``rho``,
-    where ``s`` are ``extra`` per-graph features that follow the pooled ones (the weight statistics).
+def _phi(width: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(width, 2 * width), nn.ReLU())
 
-    phi's last linear layer commutes with the mean, so it runs after it (once per graph, not per edge).
+
+class DeepSetsReadout(nn.Module):
+    """``rho([mean_edges(phi(e)), (mean_outputs(phi'(h))), s])`` per graph, standardised per domain before and
+    after ``rho``: the edges' states pooled, (``outputs``) the output nodes' states pooled apart, and ``s``
+    ``extra`` per-graph features that follow the pooled ones (the weight statistics).
     """
 
-    def __init__(self, width: int, embedding: int, extra: int = 0) -> None:
+    def __init__(self, width: int, embedding: int, extra: int = 0, outputs: bool = False) -> None:
         super().__init__()
         self.width = width
-        self.norm = nn.LayerNorm(width)
-        self.phi = nn.Sequential(nn.Linear(width, 2 * width), nn.ReLU())
-        self.rho = mlp(2 * width + extra, 2 * width, embedding)
+        self.pooled = 2 * width * (2 if outputs else 1)
+        self.norm, self.phi = nn.LayerNorm(width), _phi(width)
+        self.out_norm, self.out_phi = (nn.LayerNorm(width), _phi(width)) if outputs else (None, None)
+        self.rho = mlp(self.pooled + extra, 2 * width, embedding)
 
-    def pool(self, e: Tensor, edge_graph: Tensor, n_graphs: int) -> Tensor:
-        return scatter(self.phi(self.norm(e)), edge_graph, dim=0, dim_size=n_graphs, reduce="mean")
+    def pool(self, e: Tensor, edge_graph: Tensor, n_graphs: int, outputs: tuple[Tensor, Tensor] | None) -> Tensor:
+        """Per graph, the mean of the edges' states and (``outputs``: states and graph index) of the output
+        nodes': ``[n_graphs, self.pooled]``."""
+        pooled = scatter(self.phi(self.norm(e)), edge_graph, dim=0, dim_size=n_graphs, reduce="mean")
+        if self.out_phi is None:
+            return pooled
+        h, node_graph = outputs
+        out = scatter(self.out_phi(self.out_norm(h)), node_graph, dim=0, dim_size=n_graphs, reduce="mean")
+        return torch.cat([pooled, out], 1)
 
     def forward(
         self, pooled: Tensor, domain: Tensor | None = None, norms: ReadoutNorms | None = None
@@ -154,7 +170,7 @@ class DeepSetsReadout(nn.Module):
                 return standardize_moments(x, group, eps, rel_eps)
             return apply_moments(x, norms[i], group), norms[i]
 
-        edges, extra = pooled[:, : 2 * self.width], pooled[:, 2 * self.width :]
+        edges, extra = pooled[:, : self.pooled], pooled[:, self.pooled :]
         stats, m_stats = standardize(extra, 0, STATS_EPS, STATS_REL_EPS)
         edges, m_edges = standardize(edges, 1)
         z, m_out = standardize(self.rho(torch.cat([edges, stats], 1)), 2)
@@ -172,10 +188,14 @@ class GMNEncoder(nn.Module):
     def __init__(self, config: EncoderConfig = ENCODER_PRESETS["mini"]) -> None:
         super().__init__()
         self.config = config
-        self.nodes = NodeFeatures(config.width)
+        self.nodes = NodeFeatures(config.width, config.node_probes**3 + 1 if config.node_probes else 0)
         self.edges = EdgeFeatures(config.width)
-        self.blocks = nn.ModuleList(EdgeNodeBlock(config.width, i < config.depth - 1) for i in range(config.depth))
-        self.readout = DeepSetsReadout(config.width, config.embedding, STATS_DIM if config.statistics else 0)
+        last = config.depth - 1  # its node states are read only by an output readout
+        self.blocks = nn.ModuleList(
+            EdgeNodeBlock(config.width, i < last or config.output_readout) for i in range(config.depth)
+        )
+        extra = STATS_DIM if config.statistics else 0
+        self.readout = DeepSetsReadout(config.width, config.embedding, extra, config.output_readout)
         self.trained_archs: tuple[str, ...] = ()  # the architectures of its training run (set when loaded)
         # per architecture, the readout moments of a reference population (its training split; set when loaded):
         # what makes embeddings inductive (:mod:`wsrl.encoder.population`)
@@ -184,19 +204,25 @@ class GMNEncoder(nn.Module):
     @property
     def pooled_width(self) -> int:
         """Width of :meth:`pool`'s rows."""
-        return 2 * self.config.width + (STATS_DIM if self.config.statistics else 0)
+        return self.readout.pooled + (STATS_DIM if self.config.statistics else 0)
 
     def pool(self, graphs: Batch | Data) -> Tensor:
-        """Per-graph pooled edge features ``[G, 2 * width]``, then (``config.statistics``) the weight statistics."""
+        """Per-graph pooled edge (and output node) states, then (``config.statistics``) the weight statistics."""
         if isinstance(graphs, Batch):
             node_graph, n_graphs = graphs.batch, graphs.num_graphs
         else:
             node_graph, n_graphs = torch.zeros(graphs.num_nodes, dtype=torch.long), 1
         edge_graph = node_graph[graphs.edge_index[0]]
-        h, e = self.nodes(graphs.x), self.edges(standardize_values(graphs.edge_attr, edge_graph))
+        probe = None
+        if self.config.node_probes:
+            if "probe" not in graphs:
+                raise WsrlError("this encoder reads node probe features: batch graphs with batch_graphs(graphs, R)")
+            probe = graphs.probe
+        h, e = self.nodes(graphs.x, probe), self.edges(standardize_values(graphs.edge_attr, edge_graph))
         for block in self.blocks:
             h, e = block(h, graphs.edge_index, e)
-        pooled = self.readout.pool(e, edge_graph, n_graphs)
+        out = graphs.x[:, NodeColumn.TYPE] == NODE_TYPES["output"]
+        pooled = self.readout.pool(e, edge_graph, n_graphs, (h[out], node_graph[out]))
         if not self.config.statistics:
             return pooled
         counts = torch.bincount(edge_graph, minlength=n_graphs).tolist()
@@ -235,10 +261,22 @@ def standardize_values(edge_attr: Tensor, edge_graph: Tensor) -> Tensor:
     return torch.cat([(value / rms[group])[:, None], edge_attr[:, 1:EDGE_COLUMNS], rms.log()[group][:, None]], 1)
 
 
-def batch_graphs(graphs: list[Data]) -> Batch:
-    """One PyG batch of the encoder's inputs (``x``, ``edge_index``, ``edge_attr``) of ``graphs``, which may
-    come from different architectures (their other attributes, e.g. a hash graph's ``grid_rows``, differ)."""
-    return Batch.from_data_list([Data(x=g.x, edge_index=g.edge_index, edge_attr=g.edge_attr) for g in graphs])
+def batch_graphs(graphs: list[Data], node_probes: int = 0) -> Batch:
+    """One PyG batch of the encoder's inputs (``x``, ``edge_index``, ``edge_attr`` and, with ``node_probes``,
+    the node probe features ``probe``) of ``graphs``, which may come from different architectures (their other
+    attributes, e.g. a hash graph's ``grid_rows``, differ). Probe features are computed once per graph object
+    and kept on it."""
+    parts = []
+    for g in graphs:
+        part = Data(x=g.x, edge_index=g.edge_index, edge_attr=g.edge_attr)
+        if node_probes:
+            res, probe = g.__dict__.get(NODE_PROBE_KEY, (0, None))  # kept outside Data's store: never saved
+            if res != node_probes:
+                probe = node_probe_features(g, node_probes)
+                g.__dict__[NODE_PROBE_KEY] = (node_probes, probe)
+            part.probe = probe
+        parts.append(part)
+    return Batch.from_data_list(parts)
 
 
 @torch.no_grad()
@@ -247,7 +285,10 @@ def pool_graphs(encoder: GMNEncoder, graphs: list[Data], batch_size: int = 32) -
     if not graphs:
         return torch.zeros(0, encoder.pooled_width)
     return torch.cat(
-        [encoder.pool(batch_graphs(graphs[s : s + batch_size])) for s in range(0, len(graphs), batch_size)]
+        [
+            encoder.pool(batch_graphs(graphs[s : s + batch_size], encoder.config.node_probes))
+            for s in range(0, len(graphs), batch_size)
+        ]
     )
 
 

@@ -19,7 +19,17 @@ from wsrl.nerf.fields.mlp import ACTIVATIONS
 
 def graph_forward(graph: Data, xyz: Tensor, dirs: Tensor | None = None) -> Tensor:
     """Evaluate the network encoded in ``graph`` at world points ``[N, 3]``: raw outputs ``[N, n_out (+3)]``
-    (with a colour head, its RGB logits follow, for view directions ``dirs``, default zero).
+    (with a colour head, its RGB logits follow, for view directions ``dirs``, default zero)."""
+    signals, net = node_signals(graph, xyz, dirs)
+    node_type, position = graph.x[net, NodeColumn.TYPE], graph.x[net, NodeColumn.POSITION]
+    outputs = (node_type == NODE_TYPES["output"]).nonzero().squeeze(1)
+    return signals[:, outputs[position[outputs].argsort()]]
+
+
+def node_signals(graph: Data, xyz: Tensor, dirs: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """What every network node emits at world points ``[N, 3]``: ``[N, n_net]`` (hidden neurons after their
+    activation, inputs their encoded features, biases 1, outputs their raw value), and the mask ``[num_nodes]``
+    of the network nodes in graph order (grid cells and table entries feed the encoding, not messages).
 
     Weights are read from the edges only: grids are gathered back from their edges
     (entries the graph dropped read as 0), then activations flow layer by layer as
@@ -43,7 +53,7 @@ def graph_forward(graph: Data, xyz: Tensor, dirs: Tensor | None = None) -> Tenso
     net = (node_type != NODE_TYPES["plane_cell"]) & (node_type != NODE_TYPES["hash_entry"])
     column = torch.full((graph.num_nodes,), -1, dtype=torch.long)
     column[net] = torch.arange(int(net.sum()))
-    node_layer, node_type, position = node_layer[net], node_type[net], graph.x[net, NodeColumn.POSITION]
+    node_layer, node_type = node_layer[net], node_type[net]
     n = len(node_type)
     h = torch.zeros(xyz.shape[0], n)
     h[:, (node_layer == 1) & (node_type == NODE_TYPES["input"])] = feats
@@ -58,7 +68,7 @@ def graph_forward(graph: Data, xyz: Tensor, dirs: Tensor | None = None) -> Tenso
         # the layer's edges as a dense [source, target] matrix: h += act(h_src) @ W sums the messages
         weights = torch.zeros(n, n).index_put_((column[src[sel]], column[dst[sel]]), value[sel], accumulate=True)
         act = ACTIVATIONS["relu" if target > head_start else spec.activation]
-        h = h + torch.where(hidden, act(h), h) @ weights
-    outputs = (node_type == NODE_TYPES["output"]).nonzero().squeeze(1)
-    order = position[outputs].argsort()
-    return h[:, outputs[order]]
+        emitted = torch.where(hidden & (node_layer == target - 1), act(h), h)
+        h = h + emitted @ weights
+        h = torch.where(hidden & (node_layer == target - 1), emitted, h)  # a layer's neurons keep what they emit
+    return h, net

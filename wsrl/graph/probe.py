@@ -8,6 +8,10 @@ It is therefore the strongest simple baseline a weight-space encoder has to beat
 Features of one NeRF, at the centres of a ``res``³ grid of cells in its scene box:
 ``log(1 + density)`` per point, then RGB per point weighted by the cell's opacity ``1 - exp(-density · cell)``
 (colour in empty space means nothing), ``4 · res³`` numbers in all.
+
+The same points give the encoder's *node* probe features (Kofinas et al., ICLR 2024): what every neuron, input
+and output emits there (:func:`node_probe_features`), so that nodes of any architecture and initialisation
+carry a meaning in world space.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from wsrl.graph.forward import graph_forward
+from wsrl.graph.forward import graph_forward, node_signals
 from wsrl.nerf.archs import ArchSpec
 from wsrl.nerf.fields.field import raw_to_density_color
 
@@ -39,3 +43,19 @@ def probe_features(graph: Data, res: int = PROBE_RESOLUTION) -> Tensor:
     cell = (torch.tensor(spec.aabb[3:]) - torch.tensor(spec.aabb[:3])).mean() / res
     opacity = 1.0 - torch.exp(-density * cell)
     return torch.cat([torch.log1p(density), (rgb * opacity[:, None]).T.reshape(-1)])
+
+
+@torch.no_grad()
+def node_probe_features(graph: Data, res: int) -> Tensor:
+    """``[num_nodes, res³ + 1]``: each network node's signal at the ``res``³ probe points divided by its RMS over
+    them, then the log of that RMS; zeros for grid cells, table entries and silent nodes. Dividing by the RMS
+    makes a ReLU neuron's pattern blind to the rescalings that keep the function."""
+    spec = ArchSpec.from_dict(graph.spec)
+    signals, net = node_signals(graph, probe_points(spec.aabb, res))
+    rms = signals.pow(2).mean(0).sqrt()
+    live = rms > 1e-8
+    rms = rms.clamp(min=1e-8)
+    pattern = torch.where(live[:, None], (signals / rms).T, 0.0)
+    out = torch.zeros(graph.num_nodes, res**3 + 1)
+    out[net] = torch.cat([pattern, torch.where(live, rms.log(), 0.0)[:, None]], 1)
+    return out

@@ -19,7 +19,7 @@ import copy
 import json
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -123,7 +123,7 @@ def _batch(
     sides = _sides(pairs)
     domain = torch.tensor([cfg.archs.index(arch) for arch, _ in sides])
     rays = banks.batch(sides, cfg.rays, gen) if banks is not None else None
-    graphs = batch_graphs([data.graph(arch, i) for arch, i in sides])
+    graphs = batch_graphs([data.graph(arch, i) for arch, i in sides], cfg.node_probes)
     if augment and cfg.value_noise > 0:
         graphs = augment_values(graphs, cfg.value_noise, gen)
     return graphs, domain, rays
@@ -198,7 +198,8 @@ def train(
     out = Path(out)
     if (out / "last.pt").exists() and not resume:
         raise WsrlError(f"{out}: holds a run already; pass --resume to continue it or choose another --out")
-    enc_cfg, dec_cfg = ENCODER_PRESETS[cfg.preset], DECODER_PRESETS[cfg.preset]
+    enc_cfg = replace(ENCODER_PRESETS[cfg.preset], node_probes=cfg.node_probes, output_readout=cfg.output_readout)
+    dec_cfg = DECODER_PRESETS[cfg.preset]
     if rank == 0:  # rank 0 builds the caches, the others then read them
         data, banks = _training_data(data_dir, cfg)
     _barrier(world)
