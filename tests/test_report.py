@@ -75,7 +75,8 @@ def test_bench_all_writes_the_report(tiny_zoo, con_run, tmp_path, capsys):
             assert set(r[key]["per_arch"]) == {"mlp", "triplane", "hash"}
         assert len(r["retrieval"]["pairs"]) == 9 and "cross_arch_recall@1_mean" in r["retrieval"]
         assert {"recall@1", "recall@5", "recall@10"} <= set(r["retrieval"]["pairs"]["mlp->hash"])
-    for name in ("tsne_class.png", "tsne_arch.png", "recall_heatmap.png", "retrieval.png", "results.md"):
+    for name in ("tsne_class.png", "tsne_arch.png", "tsne_pooled_arch.png", "recall_heatmap.png", "retrieval.png",
+                 "results.md"):  # fmt: skip
         assert (out / name).stat().st_size > 0, name
     assert (out / "knn.csv").read_text().count("\n") == 1 + 4 * 3  # header + 4 methods x 3 archs
     assert (out / "retrieval.csv").read_text().count("\n") == 1 + 4 * 9

@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--value-noise", type=float, default=train.value_noise, help="relative noise on training weights")
     p.add_argument("--node-probes", type=int, default=train.node_probes,
                    help="nodes carry their signals at R^3 world points (0: off)")  # fmt: skip
-    p.add_argument("--output-readout", action="store_true", help="pool the output nodes' states apart")
+    p.add_argument("--output-readout", action=argparse.BooleanOptionalAction, default=train.output_readout,
+                   help="pool the output nodes' states apart from the edges'")  # fmt: skip
     p.add_argument("--seed", type=int, default=train.seed)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     p.add_argument("--until-epoch", type=_positive, help="stop after this epoch (continue later with --resume)")

@@ -7,7 +7,7 @@ REPORT/ holds::
     results.md              the summary table, k-NN per architecture, the recall@1 matrix
     knn.csv, retrieval.csv  every number of every method
     embeddings/<method>.pt  the embedding stores (``wsrl bench classify|retrieve`` read them)
-    tsne_class.png, tsne_arch.png, recall_heatmap.png, retrieval.png
+    tsne_class.png, tsne_arch.png, tsne_pooled_arch.png, recall_heatmap.png, retrieval.png
 
 The baselines are the encoder untrained (same config, freshly initialised), weight statistics
 (:mod:`wsrl.graph.statistics`) and the probe, the field itself at a fixed grid of points
@@ -32,7 +32,13 @@ from wsrl.report.figures import class_names, recall_heatmap, retrieval_grid, tsn
 from wsrl.search.metrics import search
 from wsrl.search.mlp_probe import MLPProbeConfig
 from wsrl.search.protocol import classify, retrieve
-from wsrl.search.store import EmbeddingStore, embed_collection, probe_collection, weight_statistics_collection
+from wsrl.search.store import (
+    EmbeddingStore,
+    embed_collection,
+    pooled_collection,
+    probe_collection,
+    weight_statistics_collection,
+)
 
 METHODS = ("trained", "untrained", "weight_statistics", "probe")
 TSNE_POINTS = 3000  # t-SNE of at most this many NeRFs (a fixed random subset beyond)
@@ -144,16 +150,21 @@ def markdown(results: dict, archs: list[str]) -> str:
     lines.append("|---|" + "---|" * len(archs))
     lines += [f"| {q} | " + " | ".join(f"{v:.2f}" for v in matrix[i]) + " |" for i, q in enumerate(archs)]
     lines += ["", "![t-SNE by class](tsne_class.png) ![t-SNE by architecture](tsne_arch.png)", ""]
+    lines += ["![t-SNE of the pooled features before standardisation, by architecture](tsne_pooled_arch.png)", ""]
     lines += ["![recall@1 heat map](recall_heatmap.png)", "", "![retrieval examples](retrieval.png)", ""]
     return "\n".join(lines)
 
 
-def _tsne_pictures(store: EmbeddingStore, out: Path, seed: int) -> None:
+def _tsne_pictures(store: EmbeddingStore, pooled: EmbeddingStore, out: Path, seed: int) -> None:
+    """t-SNE of the trained embeddings by class and by architecture, and of the pooled features before the
+    per-architecture standardisation by architecture (``tsne_pooled_arch.png``)."""
     n = len(store.object_id)
     keep = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:TSNE_POINTS].sort().values.tolist()
-    z, classes = store.embeddings[keep], class_names(store.label)
+    z, classes, archs = store.embeddings[keep], class_names(store.label), [store.arch[i] for i in keep]
     tsne_map(z, [classes[i] for i in keep], "trained embeddings by class", out / "tsne_class.png", seed)
-    tsne_map(z, [store.arch[i] for i in keep], "trained embeddings by architecture", out / "tsne_arch.png", seed)
+    tsne_map(z, archs, "trained embeddings by architecture", out / "tsne_arch.png", seed)
+    title = "pooled features before per-architecture standardisation"
+    tsne_map(pooled.embeddings[keep], archs, title, out / "tsne_pooled_arch.png", seed)
 
 
 def _retrieval_picture(
@@ -224,7 +235,7 @@ def bench_all(
     ]
     save_csv(out / "knn.csv", knn_rows)
     save_csv(out / "retrieval.csv", retrieval_rows)
-    _tsne_pictures(by_method["trained"], out, seed)
+    _tsne_pictures(by_method["trained"], pooled_collection(load_encoder(ckpt), data), out, seed)
     recall_heatmap(
         recall_matrix(results["retrieval"], archs),
         archs,

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from wsrl.encoder.gmn import GMNEncoder
+from wsrl.encoder.gmn import GMNEncoder, pool_graphs
 from wsrl.encoder.population import Norms, check_population, embed_with_norms, reference_norms
 from wsrl.encoder.standardize import FEATURE_EPS, apply_moments, standardize_moments
 from wsrl.errors import WsrlError
@@ -227,6 +227,14 @@ def embed_collection(
     norms = encoder_norms(encoder, data.archs, reference)
     info = {"data": str(data.root), "seen_archs": list(encoder.trained_archs), **(meta or {})}
     return collection_store(data, lambda arch, graphs: embed_with_norms(encoder, graphs, norms), info, norms)
+
+
+def pooled_collection(encoder: GMNEncoder, data: GraphCollection, meta: dict | None = None) -> EmbeddingStore:
+    """The encoder's pooled features of every NeRF of ``data``, before any per-architecture standardisation:
+    what shows whether it separates architectures by itself (standardisation removes that by construction)."""
+    encoder.eval()
+    info = {"data": str(data.root), "seen_archs": list(encoder.trained_archs), **(meta or {})}
+    return collection_store(data, lambda arch, graphs: pool_graphs(encoder, graphs), info)
 
 
 def baseline_collection(

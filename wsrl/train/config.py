@@ -30,9 +30,10 @@ class TrainConfig:
     # training graphs' parameter values are multiplied by 1 + value_noise * N(0, 1): a weight-space augmentation
     # (Shamsian et al. 2024) against memorising few objects; validation and embedding see clean values
     value_noise: float = 0.2
-    # the encoder's nodes carry their signals at node_probes³ world points (EncoderConfig.node_probes); 0: off
-    node_probes: int = 0
-    output_readout: bool = False  # EncoderConfig.output_readout
+    # the encoder's nodes carry their signals at node_probes³ world points (EncoderConfig.node_probes; 0: off), and
+    # the readout pools the output nodes apart (EncoderConfig.output_readout): chosen on the demo zoo's val split
+    node_probes: int = 6
+    output_readout: bool = True
     seed: int = 0
     archs: tuple[str, ...] = BENCHMARK_SEEN  # the seen architectures: pairs are drawn from these
 
