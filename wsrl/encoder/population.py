@@ -46,10 +46,13 @@ def check_population(arch: str, n: int) -> None:
 
 
 @torch.no_grad()
-def population_norms(encoder: GMNEncoder, arch: str, graphs: Sequence[Data]) -> list[Tensor]:
-    """The readout moments of one architecture's reference population ``graphs``."""
+def population_norms(
+    encoder: GMNEncoder, arch: str, graphs: Sequence[Data], pooled: Tensor | None = None
+) -> list[Tensor]:  # fmt: skip
+    """The readout moments of one architecture's reference population ``graphs`` (``pooled``: their rows of
+    :func:`~wsrl.encoder.gmn.pool_graphs`, when already computed)."""
     check_population(arch, len(graphs))
-    return flat_norms(encoder.readout(pool_graphs(encoder, list(graphs)))[1])
+    return flat_norms(encoder.readout(pool_graphs(encoder, list(graphs)) if pooled is None else pooled)[1])
 
 
 def reference_norms(encoder: GMNEncoder, populations: Mapping[str, Sequence[Data]]) -> Norms:
@@ -57,11 +60,16 @@ def reference_norms(encoder: GMNEncoder, populations: Mapping[str, Sequence[Data
     return {arch: population_norms(encoder, arch, graphs) for arch, graphs in populations.items()}
 
 
-@torch.no_grad()
-def embed_with_norms(encoder: GMNEncoder, graphs: Sequence[Data], norms: Mapping[str, Sequence[Tensor]]) -> Tensor:
-    """Embeddings ``[n, D]`` of ``graphs`` (any architectures, read from the graphs), each standardised with its
-    architecture's stored moments: independent of which other NeRFs are embedded with it."""
-    archs = [str(g.arch) for g in graphs]
+def rows_by_arch(archs: Sequence[str]) -> dict[str, list[int]]:
+    """The row indices of each architecture, in first-seen order."""
+    rows: dict[str, list[int]] = {}
+    for i, arch in enumerate(archs):
+        rows.setdefault(arch, []).append(i)
+    return rows
+
+
+def require_norms(encoder: GMNEncoder, archs: Sequence[str], norms: Mapping[str, Sequence[Tensor]]) -> None:
+    """A one-line error naming the architectures of ``archs`` that ``norms`` lacks."""
     missing = sorted(set(archs) - set(norms))
     if missing:
         trained = f"trained on {list(encoder.trained_archs)}" if encoder.trained_archs else "with no stored moments"
@@ -69,11 +77,21 @@ def embed_with_norms(encoder: GMNEncoder, graphs: Sequence[Data], norms: Mapping
             f"architecture(s) {missing}: no reference population (the encoder was {trained}); embed against one "
             f"with --reference COLLECTION holding at least {MIN_POPULATION} NeRFs of each"
         )
+
+
+@torch.no_grad()
+def readout_with_norms(encoder: GMNEncoder, pooled: Tensor, norms: Sequence[Tensor]) -> Tensor:
+    """Embeddings of one architecture's pooled rows, standardised with its stored moments ``norms``."""
+    return encoder.readout(pooled, torch.zeros(len(pooled), dtype=torch.long), _pairs(norms))[0]
+
+
+@torch.no_grad()
+def embed_with_norms(encoder: GMNEncoder, graphs: Sequence[Data], norms: Mapping[str, Sequence[Tensor]]) -> Tensor:
+    """Embeddings ``[n, D]`` of ``graphs`` (any architectures, read from the graphs), each standardised with its
+    architecture's stored moments: independent of which other NeRFs are embedded with it."""
+    archs = [str(g.arch) for g in graphs]
+    require_norms(encoder, archs, norms)
     z = torch.zeros(len(graphs), encoder.config.embedding)
-    rows: dict[str, list[int]] = {}
-    for i, arch in enumerate(archs):
-        rows.setdefault(arch, []).append(i)
-    for arch, idx in rows.items():
-        pooled = pool_graphs(encoder, [graphs[i] for i in idx])
-        z[idx] = encoder.readout(pooled, torch.zeros(len(idx), dtype=torch.long), _pairs(norms[arch]))[0]
+    for arch, idx in rows_by_arch(archs).items():
+        z[idx] = readout_with_norms(encoder, pool_graphs(encoder, [graphs[i] for i in idx]), norms[arch])
     return z

@@ -68,7 +68,7 @@ def node_signals(graph: Data, xyz: Tensor, dirs: Tensor | None = None) -> tuple[
         # the layer's edges as a dense [source, target] matrix: h += act(h_src) @ W sums the messages
         weights = torch.zeros(n, n).index_put_((column[src[sel]], column[dst[sel]]), value[sel], accumulate=True)
         act = ACTIVATIONS["relu" if target > head_start else spec.activation]
-        emitted = torch.where(hidden & (node_layer == target - 1), act(h), h)
-        h = h + emitted @ weights
-        h = torch.where(hidden & (node_layer == target - 1), emitted, h)  # a layer's neurons keep what they emit
+        feeding = hidden & (node_layer == target - 1)
+        emitted = torch.where(feeding, act(h), h)
+        h = torch.where(feeding, emitted, h + emitted @ weights)  # a layer's neurons keep what they emit
     return h, net

@@ -35,6 +35,7 @@ from wsrl.search.protocol import classify, retrieve
 from wsrl.search.store import (
     EmbeddingStore,
     embed_collection,
+    pool_collection,
     pooled_collection,
     probe_collection,
     weight_statistics_collection,
@@ -44,20 +45,24 @@ METHODS = ("trained", "untrained", "weight_statistics", "probe")
 TSNE_POINTS = 3000  # t-SNE of at most this many NeRFs (a fixed random subset beyond)
 
 
-def stores(data: GraphCollection, ckpt: str | os.PathLike, seed: int = 0) -> dict[str, EmbeddingStore]:
-    """The embedding store of each method of :data:`METHODS`; every store records the trained encoder's
-    architectures as the seen ones. Every NeRF is embedded alone; what an architecture is standardised against
-    is the encoder's stored moments (its training split) or else ``data``'s train split of that architecture,
-    so no test NeRF shapes any embedding."""
+def stores(
+    data: GraphCollection, ckpt: str | os.PathLike, seed: int = 0
+) -> tuple[dict[str, EmbeddingStore], EmbeddingStore]:  # fmt: skip
+    """The embedding store of each method of :data:`METHODS`, and the trained encoder's pooled features before
+    standardisation (from the same pooling); every store records the trained encoder's architectures as the
+    seen ones. Every NeRF is embedded alone; what an architecture is standardised against is the encoder's
+    stored moments (its training split) or else ``data``'s train split of that architecture, so no test NeRF
+    shapes any embedding."""
     trained = load_encoder(ckpt)
     seen = {"seen_archs": list(trained.trained_archs)}
     untrained = untrained_encoder(trained.config, seed)
+    pooled = pool_collection(trained, data)
     return {
-        "trained": embed_collection(trained, data, data, {"encoder": str(ckpt)}),
+        "trained": embed_collection(trained, data, data, {"encoder": str(ckpt)}, pooled),
         "untrained": embed_collection(untrained, data, data, {"encoder": "untrained", **seen}),
         "weight_statistics": weight_statistics_collection(data, data, seen),
         "probe": probe_collection(data, data, seen),
-    }
+    }, pooled_collection(trained, data, pooled=pooled)
 
 
 def score(store: EmbeddingStore, k: int = 1, mlp: MLPProbeConfig | None = MLPProbeConfig(), seed: int = 0) -> dict:
@@ -207,7 +212,7 @@ def bench_all(
     started, out = time.time(), Path(out)
     data = GraphCollection(data_dir)
     data.require(labels=True, splits=True, what="bench all")
-    by_method = stores(data, ckpt, seed)
+    by_method, pooled = stores(data, ckpt, seed)
     for name, store in by_method.items():
         store.save(out / "embeddings" / f"{name}.pt")
     scores = {name: score(store, k, mlp, seed) for name, store in by_method.items()}
@@ -235,7 +240,7 @@ def bench_all(
     ]
     save_csv(out / "knn.csv", knn_rows)
     save_csv(out / "retrieval.csv", retrieval_rows)
-    _tsne_pictures(by_method["trained"], pooled_collection(load_encoder(ckpt), data), out, seed)
+    _tsne_pictures(by_method["trained"], pooled, out, seed)
     recall_heatmap(
         recall_matrix(results["retrieval"], archs),
         archs,

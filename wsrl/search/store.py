@@ -21,7 +21,16 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from wsrl.encoder.gmn import GMNEncoder, pool_graphs
-from wsrl.encoder.population import Norms, check_population, embed_with_norms, reference_norms
+from wsrl.encoder.population import (
+    Norms,
+    check_population,
+    embed_with_norms,
+    population_norms,
+    readout_with_norms,
+    reference_norms,
+    require_norms,
+    rows_by_arch,
+)
 from wsrl.encoder.standardize import FEATURE_EPS, apply_moments, standardize_moments
 from wsrl.errors import WsrlError
 from wsrl.files import envelope, load_envelope, save_torch
@@ -167,13 +176,6 @@ def graph_rows(graphs: Sequence[Data]) -> dict[str, list]:
     }
 
 
-def _by_arch(graphs: Sequence[Data]) -> dict[str, list[Data]]:
-    out: dict[str, list[Data]] = {}
-    for g in graphs:
-        out.setdefault(str(g.arch), []).append(g)
-    return out
-
-
 def encoder_norms(
     encoder: GMNEncoder, archs: Sequence[str], reference: GraphCollection | Sequence[Data] | None
 ) -> Norms:  # fmt: skip
@@ -186,7 +188,8 @@ def encoder_norms(
         if isinstance(reference, GraphCollection):
             populations = {a: reference.population(a) for a in need if a in reference.archs}
         else:
-            populations = {a: g for a, g in _by_arch(reference).items() if a in need}
+            groups = rows_by_arch([str(g.arch) for g in reference]).items()
+            populations = {a: [reference[i] for i in idx] for a, idx in groups if a in need}
         norms.update(reference_norms(encoder, populations))
     return norms
 
@@ -218,23 +221,46 @@ def collection_store(
     )  # fmt: skip
 
 
+def pool_collection(encoder: GMNEncoder, data: GraphCollection) -> dict[str, Tensor]:
+    """The per-graph part of the encoder (:func:`~wsrl.encoder.gmn.pool_graphs`) on every NeRF of ``data``, per
+    architecture, in :meth:`GraphCollection.graphs` order: computed once, read by :func:`embed_collection`
+    and :func:`pooled_collection`."""
+    encoder.eval()
+    return {arch: pool_graphs(encoder, data.graphs(arch)) for arch in data.archs}
+
+
 def embed_collection(
-    encoder: GMNEncoder, data: GraphCollection, reference: GraphCollection | None = None, meta: dict | None = None
+    encoder: GMNEncoder, data: GraphCollection, reference: GraphCollection | None = None, meta: dict | None = None,
+    pooled: dict[str, Tensor] | None = None,
 ) -> EmbeddingStore:  # fmt: skip
     """Encoder embeddings of every NeRF of ``data``, each alone (:func:`embed`); architectures the encoder did
-    not train on are standardised against their train split in ``reference`` (may be ``data`` itself)."""
-    encoder.eval()
-    norms = encoder_norms(encoder, data.archs, reference)
+    not train on are standardised against their train split in ``reference`` (may be ``data`` itself, whose
+    pooled rows are then reused). ``pooled``: :func:`pool_collection` of ``data``, when already computed."""
+    if reference is data:  # the populations' rows are pooled with the rest, once
+        populations = {a: data.population(a) for a in data.archs if a not in encoder.norms}
+        for arch, graphs in populations.items():
+            check_population(arch, len(graphs))  # before any pooling
+    else:
+        norms = encoder_norms(encoder, data.archs, reference)
+        require_norms(encoder, data.archs, norms)
+    pooled = pool_collection(encoder, data) if pooled is None else pooled
+    if reference is data:
+        norms = {a: encoder.norms[a] for a in data.archs if a in encoder.norms}
+        for arch, graphs in populations.items():
+            row = {id(g): i for i, g in enumerate(data.graphs(arch))}
+            norms[arch] = population_norms(encoder, arch, graphs, pooled[arch][[row[id(g)] for g in graphs]])
     info = {"data": str(data.root), "seen_archs": list(encoder.trained_archs), **(meta or {})}
-    return collection_store(data, lambda arch, graphs: embed_with_norms(encoder, graphs, norms), info, norms)
+    return collection_store(data, lambda arch, _: readout_with_norms(encoder, pooled[arch], norms[arch]), info, norms)
 
 
-def pooled_collection(encoder: GMNEncoder, data: GraphCollection, meta: dict | None = None) -> EmbeddingStore:
+def pooled_collection(
+    encoder: GMNEncoder, data: GraphCollection, meta: dict | None = None, pooled: dict[str, Tensor] | None = None
+) -> EmbeddingStore:  # fmt: skip
     """The encoder's pooled features of every NeRF of ``data``, before any per-architecture standardisation:
     what shows whether it separates architectures by itself (standardisation removes that by construction)."""
-    encoder.eval()
+    pooled = pool_collection(encoder, data) if pooled is None else pooled
     info = {"data": str(data.root), "seen_archs": list(encoder.trained_archs), **(meta or {})}
-    return collection_store(data, lambda arch, graphs: pool_graphs(encoder, graphs), info)
+    return collection_store(data, lambda arch, _: pooled[arch], info)
 
 
 def baseline_collection(
