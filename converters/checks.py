@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from wsrl.errors import WsrlError
+from wsrl.files import load_failure
 
 
 class ConversionError(WsrlError):
@@ -26,8 +27,7 @@ def load_weights(path: str | os.PathLike) -> Any:
     except FileNotFoundError:
         raise ConversionError(f"{path}: no such file") from None
     except Exception as exc:  # corrupt, truncated, non-torch or code-carrying pickles
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise ConversionError(f"{path}: not a weights-only torch checkpoint ({type(exc).__name__}: {reason})") from None
+        raise ConversionError(f"{path}: not a weights-only torch checkpoint ({load_failure(exc)})") from None
 
 
 def get_tensor(source: str, state: dict, key: str, shape: tuple[int, ...] | None = None) -> Tensor:

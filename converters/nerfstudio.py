@@ -15,16 +15,24 @@ torch  ``implementation="torch"``: ``field.mlp_base.model.0.hash_table`` ``[L 2^
        (nerfstudio's own grid: every level hashed, no 0.5 offset; ``nn.Linear`` with biases)
 ====== ===============================================================================
 
-The per-image appearance embeddings are reduced to their mean (what nerfstudio
-renders at evaluation). ``config.yml`` (beside the checkpoint or one folder up) is
-read without nerfstudio; missing fields fall back to nerfacto's defaults and every
-size is cross-checked against the tensors. The wsrl field evaluates the networks
-in nerfstudio's contracted [-2, 2]^3 space (exact inside the unit cube, where the
-contraction is the identity).
+``config.yml`` (beside the checkpoint or one folder up) is read without nerfstudio; missing fields
+fall back to the model's defaults and every size is cross-checked against the tensors. The field is
+evaluated as nerfstudio evaluates it at inference (checked against nerfstudio 1.1.5's own outputs,
+tests/fixtures/nerfstudio):
+
+* scene contraction (``SceneContraction(order=inf)`` into [-2, 2]^3) unless ``disable_scene_contraction``,
+  in which case positions are normalised by the field's own box (tensor ``field.aabb``);
+* density ``average_init_density * trunc_exp(raw)`` (instant-ngp: factor 1);
+* the appearance input is the mean embedding with nerfacto's ``use_average_appearance_embedding`` (its
+  default) and zeros otherwise, and always zeros for instant-ngp (whose embedding exists exactly when
+  ``use_appearance_embedding`` is false, as nerfstudio 1.1.5 builds it);
+* view directions through tiny-cuda-nn's spherical harmonics for the tcnn layouts and through nerfstudio's
+  torch ones (another convention) for the torch layout.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +58,10 @@ BASE_KEYS = {  # generation -> (network key, grid key); None: one [network | gri
 }
 HEAD_KEYS = ("field.mlp_head.tcnn_encoding.params", "field.mlp_head.params")
 APPEARANCE_KEY = "field.embedding_appearance.embedding.weight"
+AABB_KEY = "field.aabb"  # the field's scene box [[min xyz], [max xyz]], used without contraction
+SIZE_BUFFERS = {name: f"field.{name}" for name in ("num_levels", "max_res", "log2_hashmap_size")}  # buffers
+NGP_CONFIG_KEYS = ("log2_hashmap_size", "max_res", "disable_scene_contraction")  # what NGPModel passes its field
+CONTRACTED_BOX = (-2.0,) * 3 + (2.0,) * 3
 TORCH_GRID_KEY = "field.mlp_base.model.0.hash_table"  # implementation="torch": nn.Linear MLPs with biases
 TORCH_BASE_LAYERS = "field.mlp_base.model.1.layers"
 TORCH_HEAD_LAYERS = "field.mlp_head.layers"
@@ -109,13 +121,59 @@ def _base_vectors(state: dict, source: str) -> tuple[str, torch.Tensor, torch.Te
     raise ConversionError(f"{source}: no nerfacto field found (expected tensor {expected} under '_model.')")
 
 
+def _mapping(value: object, source: str, what: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConversionError(f"{source}: config.yml {what} must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def model_config(config: dict, state: dict, source: str) -> tuple[str, dict]:
+    """The method name and the field's settings: config.yml's model section over nerfstudio's defaults,
+    the size buffers the field registers (``field.num_levels`` ...) cross-checked against it."""
+    section = _mapping(_mapping(config.get("pipeline"), source, "'pipeline'").get("model"), source, "'pipeline.model'")
+    method = config.get("method_name")
+    if method is not None and not isinstance(method, str):
+        raise ConversionError(f"{source}: config.yml 'method_name' must be a string, got {method!r}")
+    ngp = "instant_ngp" in str(section.get("_target", "")) or (method or "").startswith("instant-ngp")
+    method = method or ("instant-ngp" if ngp else "nerfacto")
+    if ngp:  # NGPModel builds NerfactoField with its defaults except these, and always zero appearance
+        section = {k: section[k] for k in NGP_CONFIG_KEYS if k in section}
+        section.update(use_average_appearance_embedding=False, average_init_density=1.0)
+    model = {**NERFACTO_DEFAULTS, **section}
+    for name, key in SIZE_BUFFERS.items():
+        buffer = state.get(key)
+        if isinstance(buffer, torch.Tensor) and buffer.numel() == 1 and int(buffer) != int(model[name]):
+            raise ConversionError(
+                f"{source}: tensor {key!r} is {int(buffer)}, but the {method} config gives {name} {model[name]}"
+            )
+    return method, model
+
+
+def _field_box(model: dict, state: dict, source: str) -> dict:
+    """Contraction and box of the field: contracted [-2, 2]^3, or the field's own ``aabb`` without contraction."""
+    if not model.get("disable_scene_contraction", False):
+        return {"contraction": "nerfstudio_inf", "aabb": CONTRACTED_BOX}
+    box = get_tensor(source, state, AABB_KEY, (2, 3))
+    if not (box[1] > box[0]).all():
+        raise ConversionError(f"{source}: tensor {AABB_KEY!r} must hold [min, max] with min < max, got {box.tolist()}")
+    return {"contraction": "none", "aabb": tuple(box.flatten().tolist())}
+
+
+def _density_shift(model: dict, source: str) -> float:
+    """``average_init_density * exp(raw) = exp(raw + log(average_init_density))``."""
+    scale = model.get("average_init_density", 1.0)
+    if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
+        raise ConversionError(f"{source}: config.yml average_init_density must be a positive number, got {scale!r}")
+    return math.log(scale)
+
+
 def read_nerfstudio(payload: dict, source: str, arch: str | None = None) -> NeRF:
     """A nerfstudio nerfacto / instant-ngp checkpoint as a NeRF (hash grid + base MLP + colour head)."""
     state = model_state(payload)
     torch_impl = TORCH_GRID_KEY in state
-    config = read_config(Path(source))
-    model = {**NERFACTO_DEFAULTS, **((config.get("pipeline") or {}).get("model") or {})}
-    method = str(arch or config.get("method_name") or "nerfacto")
+    method, model = model_config(read_config(Path(source)), state, source)
     generation, net, grid = ("gen-3 torch", None, None) if torch_impl else _base_vectors(state, source)
     appearance = get_tensor(source, state, APPEARANCE_KEY) if APPEARANCE_KEY in state else None
     if appearance is not None and appearance.dim() != 2:
@@ -124,15 +182,17 @@ def read_nerfstudio(payload: dict, source: str, arch: str | None = None) -> NeRF
     levels, base_res = int(model["num_levels"]), int(model["base_res"])
     try:
         spec = ArchSpec(
-            name=method, family="hash", scale="nerfstudio", hidden_width=int(model["hidden_dim"]),
+            name=arch or method, family="hash", scale="nerfstudio", hidden_width=int(model["hidden_dim"]),
             hidden_layers=int(model["num_layers"]) - 1, activation="relu",
             hash_levels=levels, hash_features=int(model["features_per_level"]),
             hash_log2_table=int(model["log2_hashmap_size"]), hash_base_resolution=base_res,
             hash_per_level_scale=per_level_scale(base_res, int(model["max_res"]), levels),
-            n_outputs=1 + int(model["geo_feat_dim"]), input_pad_value=0.0, density_index=0, density_shift=0.0,
+            n_outputs=1 + int(model["geo_feat_dim"]), input_pad_value=0.0, density_index=0,
+            density_shift=_density_shift(model, source),
             head_layers=int(model["num_layers_color"]) - 1, head_width=int(model["hidden_dim_color"]),
-            head_appearance=0 if appearance is None else appearance.shape[1], aabb=(-2.0,) * 3 + (2.0,) * 3,
-            **({"hash_flavour": "nerfstudio_torch", "mlp_biases": True, "align": 1} if torch_impl else {}),
+            head_appearance=0 if appearance is None else appearance.shape[1], **_field_box(model, state, source),
+            **({"hash_flavour": "nerfstudio_torch", "mlp_biases": True, "align": 1,
+                "head_sh_convention": "nerfstudio_torch"} if torch_impl else {}),
         )  # fmt: skip
     except (TypeError, ValueError) as exc:
         raise ConversionError(f"{source}: inconsistent nerfstudio config: {exc}") from None
@@ -140,8 +200,9 @@ def read_nerfstudio(payload: dict, source: str, arch: str | None = None) -> NeRF
         tensors = _torch_tensors(state, spec, source)
     else:
         tensors = _tcnn_tensors(state, spec, source, generation, net, grid)
-    if appearance is not None:
-        tensors["appearance"] = appearance.mean(0)
+    if appearance is not None:  # what nerfstudio feeds the head at inference
+        average = model.get("use_average_appearance_embedding", True)
+        tensors["appearance"] = appearance.mean(0) if average else torch.zeros(appearance.shape[1])
     path = Path(source)
     run = path.parent.parent.name if path.parent.name == "nerfstudio_models" else path.stem
     step = payload.get("step")

@@ -104,9 +104,12 @@ def test_bad_files(tmp_path):
     cut.write_bytes(cut.read_bytes()[:200])
     unknown = tmp_path / "unknown.pt"
     torch.save({"weights": torch.zeros(3)}, unknown)
+    evil_zip = tmp_path / "evil_zip.pt"  # torch.save's format: the refusal names the callable it blocked
+    torch.save({"mlp_base.params": _Payload()}, evil_zip)
     for path, message in [
         (text, "not a weights-only"),
         (evil, "not a weights-only"),
+        (evil_zip, "not a weights-only .*GLOBAL print was not an allowed global"),
         (cut, "not a weights-only"),
         (unknown, "unrecognised checkpoint"),
     ]:

@@ -66,6 +66,16 @@ def open_envelope(payload: Any, fmt: str, version: int, source: str, what: str, 
     return payload
 
 
+def load_failure(exc: Exception) -> str:
+    """One line saying why ``torch.load(weights_only=True)`` refused a file: for a pickle that would run code,
+    the line naming the blocked callable (``GLOBAL posix.system``), not torch's advice to trust the file."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    named = [line for line in lines if "GLOBAL" in line or "Unsupported" in line]
+    reason = (named or lines or [""])[0]
+    reason = reason.split("WeightsUnpickler error: ", 1)[-1].split(". ", 1)[0].rstrip(".")  # first sentence
+    return f"{type(exc).__name__}: {reason[:300]}" if reason else type(exc).__name__
+
+
 def load_torch(path: str | os.PathLike, what: str = "wsrl file") -> Any:
     """``torch.load(weights_only=True)`` on CPU; a missing or unreadable file is a one-line :class:`WsrlError`."""
     try:
@@ -73,8 +83,7 @@ def load_torch(path: str | os.PathLike, what: str = "wsrl file") -> Any:
     except FileNotFoundError:
         raise WsrlError(f"{path}: no such {what}") from None
     except Exception as exc:  # torch raises many types for corrupt / unsafe files
-        reason = str(exc).splitlines()[0] if str(exc) else ""
-        raise WsrlError(f"{path}: cannot read as a weights-only torch file: {type(exc).__name__}: {reason}") from None
+        raise WsrlError(f"{path}: cannot read as a weights-only torch file: {load_failure(exc)}") from None
 
 
 def load_envelope(

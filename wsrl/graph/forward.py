@@ -12,8 +12,7 @@ from torch_geometric.data import Data
 
 from wsrl.graph.schema import EDGE_TYPES, NODE_TYPES, EdgeColumn, NodeColumn
 from wsrl.nerf.archs import ArchSpec
-from wsrl.nerf.fields.encodings import spherical_harmonics
-from wsrl.nerf.fields.field import encode_inputs, unit_cube
+from wsrl.nerf.fields.field import encode_directions, encode_inputs, unit_cube
 from wsrl.nerf.fields.mlp import ACTIVATIONS
 
 
@@ -60,7 +59,7 @@ def node_signals(graph: Data, xyz: Tensor, dirs: Tensor | None = None) -> tuple[
     h[:, node_type == NODE_TYPES["bias"]] = 1.0
     if spec.head_shapes:
         dirs = torch.zeros_like(xyz) if dirs is None else dirs
-        h[:, node_type == NODE_TYPES["direction"]] = spherical_harmonics((dirs + 1.0) / 2.0, spec.head_sh_degree)
+        h[:, node_type == NODE_TYPES["direction"]] = encode_directions(spec, dirs)
     head_start = 2 + len(spec.mlp_shapes)  # first layer of head neurons
     hidden = node_type == NODE_TYPES["hidden"]
     for target in range(2, int(node_layer.max()) + 1):

@@ -60,12 +60,17 @@ class ArchSpec:
     mlp_biases: bool = False  # tcnn MLPs have none; plain PyTorch MLPs (nn.Linear) do; applies to the head too
     density_index: int = 3  # which raw output is density (3 in nf2vec, 0 in nerfacto)
     density_shift: float = -1.0  # density = trunc_exp(raw + shift)
-    # optional nerfacto-style colour head: [SH(dir) | geo features | mean appearance] -> RGB
+    # optional nerfacto-style colour head: [SH(dir) | geo features | appearance] -> RGB
     head_layers: int = -1  # hidden layers of the head; -1 = no head (RGB = sigmoid(raw[:3]))
     head_width: int = 64
     head_sh_degree: int = 4
-    head_appearance: int = 0  # appearance-embedding width (its mean over images is kept)
+    # spherical harmonics of the view direction: tcnn's (directions mapped to [-1, 1], tcnn's signs) or
+    # nerfstudio's torch encoding (fed the [0, 1]-mapped direction as is, all-positive l=1 signs)
+    head_sh_convention: Literal["tcnn", "nerfstudio_torch"] = "tcnn"
+    head_appearance: int = 0  # appearance-embedding width (the converter stores the vector the source renders with)
     aabb: tuple[float, ...] = field(default=SCENE_AABB)
+    # world -> field coordinates before the box: none, or nerfstudio's SceneContraction(order=inf) into [-2, 2]^3
+    contraction: Literal["none", "nerfstudio_inf"] = "none"
 
     def __post_init__(self) -> None:
         if self.family not in ("mlp", "triplane", "hash"):
@@ -85,6 +90,10 @@ class ArchSpec:
                 f"arch {self.name!r}: without a colour head outputs 0-2 are RGB, so the MLP needs >= 4 outputs "
                 f"and density_index >= 3 (got {self.n_outputs} outputs, density_index {self.density_index})"
             )
+        if self.head_sh_convention not in ("tcnn", "nerfstudio_torch"):
+            raise WsrlError(f"arch {self.name!r}: unknown head_sh_convention {self.head_sh_convention!r}")
+        if self.contraction not in ("none", "nerfstudio_inf"):
+            raise WsrlError(f"arch {self.name!r}: unknown contraction {self.contraction!r}")
         if self.hidden_width < 1 or self.hidden_layers < 0 or len(self.aabb) != 6:
             raise WsrlError(f"arch {self.name!r}: bad MLP size or scene box")
 

@@ -20,6 +20,8 @@ from wsrl.nerf.layout import GridLevel
 HASH_PRIMES = (1, 2654435761, 805459861)
 # tri-plane coordinate pairs as nf2vec samples them: (x, y), (x, z), (y, z)
 PLANE_AXES = ((0, 1), (0, 2), (1, 2))
+# per-output signs of the real SH basis (l = 0..3): tcnn negates the odd-m terms, nerfstudio's torch code does not
+SH_SIGNS = {"tcnn": (1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1), "nerfstudio_torch": (1,) * 16}
 
 
 def frequency_encode(x01: Tensor, n_frequencies: int) -> Tensor:
@@ -34,29 +36,36 @@ def frequency_encode(x01: Tensor, n_frequencies: int) -> Tensor:
     return torch.sin(phase).flatten(-3)
 
 
-def spherical_harmonics(d01: Tensor, degree: int) -> Tensor:
-    """tcnn ``SphericalHarmonics`` (degree <= 4, ``degree**2`` outputs) of directions given in [0, 1]^3
-    (tcnn maps them by ``x * 2 - 1``); real SH with tcnn's signs, e.g. ``Y1 = (-0.4886 y, 0.4886 z, -0.4886 x)``."""
+def spherical_harmonics(d01: Tensor, degree: int, convention: str = "tcnn") -> Tensor:
+    """Real spherical harmonics (degree <= 4, ``degree**2`` outputs) of directions given in [0, 1]^3.
+
+    ``tcnn``: tiny-cuda-nn's ``SphericalHarmonics``, which maps its input by ``x * 2 - 1`` and flips the sign
+    of every odd-``m`` term, e.g. ``Y1 = (-0.4886 y, 0.4886 z, -0.4886 x)``. ``nerfstudio_torch``: nerfstudio's
+    torch ``SHEncoding``, which evaluates the same polynomials on the [0, 1] input as is, all signs positive.
+    """
     if not 1 <= degree <= 4:
         raise WsrlError(f"spherical harmonics degree must be 1..4, got {degree}")
-    x, y, z = (d01 * 2.0 - 1.0).unbind(-1)
+    if convention not in SH_SIGNS:
+        raise WsrlError(f"unknown spherical-harmonics convention {convention!r}; expected one of {sorted(SH_SIGNS)}")
+    x, y, z = (d01 * 2.0 - 1.0 if convention == "tcnn" else d01).unbind(-1)
     xx, yy, zz = x * x, y * y, z * z
     out = [torch.full_like(x, 0.28209479177387814)]
     if degree > 1:
-        out += [-0.48860251190291987 * y, 0.48860251190291987 * z, -0.48860251190291987 * x]
+        out += [0.48860251190291987 * y, 0.48860251190291987 * z, 0.48860251190291987 * x]
     if degree > 2:
         out += [
-            1.0925484305920792 * x * y, -1.0925484305920792 * y * z, 0.94617469575755997 * zz - 0.31539156525251999,
-            -1.0925484305920792 * x * z, 0.54627421529603959 * (xx - yy),
+            1.0925484305920792 * x * y, 1.0925484305920792 * y * z, 0.94617469575755997 * zz - 0.31539156525251999,
+            1.0925484305920792 * x * z, 0.54627421529603959 * (xx - yy),
         ]  # fmt: skip
     if degree > 3:
         out += [
-            0.59004358992664352 * y * (-3.0 * xx + yy), 2.8906114426405538 * x * y * z,
-            0.45704579946446572 * y * (1.0 - 5.0 * zz), 0.3731763325901154 * z * (5.0 * zz - 3.0),
-            0.45704579946446572 * x * (1.0 - 5.0 * zz), 1.4453057213202769 * z * (xx - yy),
-            0.59004358992664352 * x * (-xx + 3.0 * yy),
+            0.59004358992664352 * y * (3.0 * xx - yy), 2.8906114426405538 * x * y * z,
+            0.45704579946446572 * y * (5.0 * zz - 1.0), 0.3731763325901154 * z * (5.0 * zz - 3.0),
+            0.45704579946446572 * x * (5.0 * zz - 1.0), 1.4453057213202769 * z * (xx - yy),
+            0.59004358992664352 * x * (xx - 3.0 * yy),
         ]  # fmt: skip
-    return torch.stack(out, -1)
+    signs = torch.tensor(SH_SIGNS[convention][: degree * degree], dtype=d01.dtype, device=d01.device)
+    return torch.stack(out, -1) * signs
 
 
 def _corners(x: Tensor, y: Tensor, z: Tensor, combine) -> Tensor:

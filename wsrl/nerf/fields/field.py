@@ -66,10 +66,25 @@ def init_tensor(spec: ArchSpec, name: str, shape: tuple[int, ...], generator: to
     return torch.randn(shape, generator=generator) * 0.1
 
 
+def contract(spec: ArchSpec, xyz: Tensor) -> Tensor:
+    """The spec's scene contraction: identity, or nerfstudio's ``SceneContraction(order=inf)``, which keeps the
+    unit cube and maps ``x`` outside it to ``(2 - 1/|x|) x/|x|`` (max-norm), so all of space fits [-2, 2]^3."""
+    if spec.contraction == "none":
+        return xyz
+    mag = xyz.abs().amax(-1, keepdim=True)
+    return torch.where(mag < 1, xyz, (2 - 1 / mag) * (xyz / mag))
+
+
 def unit_cube(spec: ArchSpec, xyz: Tensor) -> Tensor:
-    """World positions to the unit cube of the scene box."""
+    """World positions to the unit cube of the scene box (after the spec's contraction)."""
+    xyz = contract(spec, xyz)
     lo = torch.tensor(spec.aabb[:3], dtype=xyz.dtype, device=xyz.device)
     return (xyz - lo) / (torch.tensor(spec.aabb[3:], dtype=xyz.dtype, device=xyz.device) - lo)
+
+
+def encode_directions(spec: ArchSpec, dirs: Tensor) -> Tensor:
+    """The colour head's view-direction features: spherical harmonics of unit directions ``[..., 3]``."""
+    return spherical_harmonics((dirs + 1.0) / 2.0, spec.head_sh_degree, spec.head_sh_convention)
 
 
 def encode_inputs(
@@ -164,7 +179,7 @@ class RadianceField(nn.Module):
             return out
         dirs = torch.zeros_like(xyz) if dirs is None else dirs
         geo = torch.cat([out[..., : s.density_index], out[..., s.density_index + 1 :]], -1)
-        parts = [spherical_harmonics((dirs + 1.0) / 2.0, s.head_sh_degree), geo]
+        parts = [encode_directions(s, dirs), geo]
         if self.appearance is not None:
             parts.append(self.appearance[:, None, :].expand(*geo.shape[:2], -1))
         rgb = mlp_forward(torch.cat(parts, -1), list(self.head), "relu", 1.0, 3, list(self.head_bias) or None)
