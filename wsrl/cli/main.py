@@ -22,6 +22,7 @@ from wsrl.train.config import LOSSES, TrainConfig
 
 SPLIT_CHOICES = ("test", "val", "all")
 SHARD_SIZE = 256  # graphs per shard written by convert
+CKPT_HELP = "the encoder: a pretrained name (wsrl-mini), a pretrained folder, or a training run (folder or .pt)"
 
 
 def _command(target: str):
@@ -150,9 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until-epoch", type=_positive, help="stop after this epoch (continue later with --resume)")
     p.add_argument("--quiet", action="store_true")
 
+    p = command("export", "pipeline:cmd_export", "a run's encoder as a pretrained folder with its model card")
+    p.add_argument("run", help="a training run folder")
+    p.add_argument("--out", required=True, help="the pretrained folder (its name is the encoder's name)")
+    p.add_argument("--data", help="the zoo it trained on (the card states its preset, seed and initialisation)")
+    p.add_argument("--report", help="a `wsrl bench all` report of the run (the card states its results)")
+
     p = command("embed", "pipeline:cmd_embed", "embed every NeRF of a collection with an encoder (or a baseline)")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--ckpt", help="a run folder or checkpoint (wsrl train)")
+    src.add_argument("--ckpt", help=CKPT_HELP)
     src.add_argument("--untrained", action="store_true", help="baseline: a freshly initialised encoder")
     src.add_argument("--weight-statistics", action="store_true", help="baseline: per-layer weight statistics")
     src.add_argument("--density-probe", action="store_true", help="baseline: density and colour at a fixed grid")
@@ -183,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", help="also write the result as JSON")
     p = command("all", "pipeline:cmd_bench_all", "embed a collection, score the encoder and baselines, report", bench)
     p.add_argument("--data", required=True, help="a labelled collection with splits (a zoo)")
-    p.add_argument("--ckpt", required=True, help="a run folder or checkpoint (wsrl train)")
+    p.add_argument("--ckpt", required=True, help=CKPT_HELP)
     p.add_argument("--out", required=True, help="the report folder")
     p.add_argument("--k", type=_positive, default=1)
     _add_mlp_probe_option(p)
@@ -192,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     index = sub.add_parser("index", help="a persistent NeRF index").add_subparsers(dest="index_command", required=True)
     p = command("build", "search:cmd_index_build", "build an index from embeddings or a collection", index)
     p.add_argument("src", help="an embedding store (wsrl embed) or a collection (zoo or wsrl convert output)")
-    p.add_argument("--ckpt", help="the encoder run (required for a collection; default: the store's)")
+    p.add_argument("--ckpt", help=CKPT_HELP + " (required for a collection; default: the store's)")
     p.add_argument("--out", required=True)
     p.add_argument("--approximate", action="store_true", help="HNSW instead of exact search (for >= 10^6 NeRFs)")
     _add_reference_option(p)

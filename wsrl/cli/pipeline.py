@@ -158,12 +158,11 @@ def cmd_zoo_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    """Train the GMN encoder on a collection (single process, or each rank of ``torchrun``)."""
+def train_config(args: argparse.Namespace):
+    """The TrainConfig of parsed ``wsrl train`` arguments."""
     from wsrl.train.config import TrainConfig
-    from wsrl.train.trainer import train
 
-    cfg = TrainConfig(
+    return TrainConfig(
         loss=args.loss,
         preset=args.encoder_preset,
         archs=tuple(args.archs),
@@ -176,6 +175,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         output_readout=args.output_readout,
         seed=args.seed,
     )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train the GMN encoder on a collection (single process, or each rank of ``torchrun``)."""
+    from wsrl.train.trainer import train
+
+    cfg = train_config(args)
     rows = train(args.data, args.out, cfg, resume=args.resume, progress=not args.quiet, until_epoch=args.until_epoch)
     if rows:
         last = rows[-1]
@@ -189,7 +195,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_embed(args: argparse.Namespace) -> int:
     """Embed every NeRF of a collection with a trained encoder or a baseline (untrained encoder, weight
     statistics, density probe); a baseline records ``--seen`` as its seen architectures, a trained encoder its run's."""
-    from wsrl.encoder.checkpoint import load_encoder
+    from wsrl.encoder.checkpoint import encoder_ref, load_encoder
     from wsrl.encoder.config import ENCODER_PRESETS
     from wsrl.encoder.gmn import untrained_encoder
     from wsrl.graph.collection import GraphCollection
@@ -212,11 +218,21 @@ def cmd_embed(args: argparse.Namespace) -> int:
         meta = {"encoder": f"untrained:{args.encoder_preset}:{args.seed}", **seen}
         store = embed_collection(encoder, data, reference, meta)
     else:
-        store = embed_collection(load_encoder(args.ckpt), data, reference, {"encoder": str(Path(args.ckpt).resolve())})
+        store = embed_collection(load_encoder(args.ckpt), data, reference, {"encoder": encoder_ref(args.ckpt)})
     store.save(args.out)
     print(
         f"{args.out}: {len(store.object_id)} embeddings of size {store.embeddings.shape[1]} ({len(data.archs)} archs)"
     )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a run's encoder in the Hugging Face layout (config.json, model.safetensors, README.md card)."""
+    from wsrl.report.model_card import export_run
+
+    folder = export_run(args.run, args.out, args.data, args.report)
+    size = sum(f.stat().st_size for f in folder.iterdir())
+    print(f"{folder}: {size / 2**20:.1f} MB (load with --ckpt {folder} or wsrl.load_encoder({str(folder)!r}))")
     return 0
 
 

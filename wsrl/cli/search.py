@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from wsrl.converters import read_checkpoint
-from wsrl.encoder.checkpoint import load_encoder
+from wsrl.encoder.checkpoint import encoder_ref, is_encoder, load_encoder
 from wsrl.encoder.population import embed_with_norms
 from wsrl.errors import WsrlError
 from wsrl.graph.build import nerf_to_graph
@@ -21,20 +21,19 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     started, src = time.time(), Path(args.src)
     if src.is_file():
         store = EmbeddingStore.load(src)
-        encoder_ref = args.ckpt or store.meta.get("encoder", "")
-        if not encoder_ref or not Path(encoder_ref).exists():
-            raise WsrlError(f"{src}: its encoder {encoder_ref!r} is not a run on this machine; pass --ckpt RUN")
+        ref = args.ckpt or store.meta.get("encoder", "")
+        if not is_encoder(ref):
+            raise WsrlError(f"{src}: its encoder {ref!r} is not on this machine; pass --ckpt (run or pretrained)")
     else:
         from wsrl.graph.collection import GraphCollection
         from wsrl.search.store import embed_collection
 
         if not args.ckpt:
             raise WsrlError("indexing a collection needs the encoder that embeds it: pass --ckpt RUN")
-        encoder_ref = args.ckpt
+        ref = args.ckpt
         reference = GraphCollection(args.reference) if args.reference else None
-        store = embed_collection(load_encoder(args.ckpt), GraphCollection(src), reference, {"encoder": args.ckpt})
-    encoder_ref = str(Path(encoder_ref).resolve())
-    index = NeRFIndex.create(args.out, store, encoder_ref, "hnsw" if args.approximate else "exact")
+        store = embed_collection(load_encoder(ref), GraphCollection(src), reference, {"encoder": encoder_ref(ref)})
+    index = NeRFIndex.create(args.out, store, encoder_ref(ref), "hnsw" if args.approximate else "exact")
     print(f"{args.out}: {len(store)} NeRFs of {len(store.archs)} architecture(s), {index.kind} search, "
           f"{time.time() - started:.1f}s")  # fmt: skip
     if args.approximate:

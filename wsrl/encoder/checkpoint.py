@@ -17,6 +17,7 @@ from pathlib import Path
 from torch import Tensor
 
 from wsrl.encoder.gmn import EncoderConfig, GMNEncoder
+from wsrl.encoder.pretrained import load_pretrained, pretrained_folder, pretrained_names
 from wsrl.errors import WsrlError
 from wsrl.files import load_envelope
 
@@ -33,23 +34,42 @@ def load_run(path: str | os.PathLike) -> dict:
     return load_envelope(path, RUN_FORMAT, RUN_VERSION, "wsrl training checkpoint")
 
 
-def load_encoder(path: str | os.PathLike) -> GMNEncoder:
-    """The trained encoder of a run (a run folder or checkpoint file), in eval mode, with the architectures
-    it trained on in ``trained_archs``."""
-    payload = load_run(path)
+def load_encoder(source: str | os.PathLike) -> GMNEncoder:
+    """A trained encoder in eval mode, with the architectures it trained on in ``trained_archs`` and their
+    readout moments in ``norms``: a shipped pretrained name (``"wsrl-mini"``), a pretrained folder (Hugging Face
+    layout, :mod:`wsrl.encoder.pretrained`), or a training run (its folder or a checkpoint file)."""
+    folder = pretrained_folder(source)
+    if folder is not None:
+        return _checked(load_pretrained(folder), folder)
+    payload = load_run(source)
     try:
         encoder = GMNEncoder(EncoderConfig(**payload["encoder_config"]))
         state = {k[len(ENCODER_PREFIX) :]: v for k, v in payload["model"].items() if k.startswith(ENCODER_PREFIX)}
         encoder.load_state_dict(state)
     except (KeyError, TypeError, RuntimeError) as exc:
-        raise WsrlError(f"{path}: training checkpoint without a usable encoder ({type(exc).__name__}: {exc})") from None
+        reason = f"{type(exc).__name__}: {exc}"
+        raise WsrlError(f"{source}: training checkpoint without a usable encoder ({reason})") from None
     encoder.trained_archs = tuple((payload.get("config") or {}).get("archs", ()))
-    norms = payload.get("norms") or {}
-    width = encoder.config.embedding
+    encoder.norms = payload.get("norms") or {}
+    return _checked(encoder, source).eval()
+
+
+def _checked(encoder: GMNEncoder, source: str | os.PathLike) -> GMNEncoder:
+    norms, width = encoder.norms, encoder.config.embedding
     if not isinstance(norms, dict) or not all(
         isinstance(v, list) and len(v) == 6 and all(isinstance(t, Tensor) for t in v) and v[4].shape[-1] == width
         for v in norms.values()
     ):
-        raise WsrlError(f"{path}: 'norms' must map architectures to the readout's 6 moment tensors")
-    encoder.norms = norms
-    return encoder.eval()
+        raise WsrlError(f"{source}: 'norms' must map architectures to the readout's 6 moment tensors")
+    return encoder
+
+
+def encoder_ref(source: str | os.PathLike) -> str:
+    """How stores and indices record an encoder so that :func:`load_encoder` finds it again: a shipped name as
+    is, anything else as an absolute path."""
+    return str(source) if str(source) in pretrained_names() else str(Path(source).resolve())
+
+
+def is_encoder(source: str | os.PathLike) -> bool:
+    """Whether ``source`` names an encoder on this machine (shipped name, pretrained folder, run)."""
+    return bool(source) and (pretrained_folder(source) is not None or Path(source).exists())
