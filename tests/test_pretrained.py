@@ -61,3 +61,6 @@ def test_export_writes_a_card_whose_command_reproduces_the_run(con_run, tiny_zoo
     rebuilt = train_config(args)
     run_config = json.loads((con_run / "config.json").read_text())["train"]
     assert {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(rebuilt).items()} == run_config
+    # the demo refuses a zoo seed the encoder trained on (its objects were seen)
+    assert main(["demo", "--ckpt", str(tmp_path / "wsrl-tiny"), "--seed", "0", "--out", str(tmp_path / "d")]) == 2
+    assert "was trained on the zoo of this seed" in capsys.readouterr().err

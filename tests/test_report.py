@@ -9,10 +9,11 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
+from wsrl.errors import WsrlError
 from wsrl.graph.probe import PROBE_RESOLUTION
 from wsrl.graph.schema import EDGE_TYPES
 from wsrl.graph.statistics import GROUPS, STATS, weight_statistics
-from wsrl.search.protocol import retrieve
+from wsrl.search.protocol import leave_one_out, paired_difference, retrieve
 from wsrl.search.store import EmbeddingStore
 
 REPORT_KEYS = {"knn_accuracy", "retrieval", "baselines"}
@@ -60,6 +61,28 @@ def test_retrieval_means_over_all_and_over_seen_pairs():
     assert r["seen_cross_arch_recall@1_mean"] == 1.0
     assert r["cross_arch_recall@1_mean"] == pytest.approx(2 / 6)  # 2 of the 6 ordered pairs
     assert retrieve(store, seen=("mlp_sine",))["seen_cross_arch_recall@1_mean"] is None  # no pair of seen archs
+
+
+def test_leave_one_out_scores_every_nerf_against_the_others():
+    """Four objects of two classes: x swaps the embeddings of o2 and o3 (same class: classification intact,
+    retrieval of those two lost), y swaps o0 and o2 (across classes: every 1-NN class wrong)."""
+    c0a, c0b, c1a, c1b = torch.tensor([[1, 0.1, 0, 0], [1, -0.1, 0, 0], [0, 0, 1, 0.1], [0, 0, 1, -0.1]])
+    rows = {"mlp": [c0a, c0b, c1a, c1b], "x": [c0a, c0b, c1b, c1a], "y": [c1a, c0b, c0a, c1b]}
+    store = EmbeddingStore(
+        torch.stack([v for vs in rows.values() for v in vs]), [f"o{i}" for i in range(4)] * 3, [0, 0, 1, 1] * 3,
+        [a for a in rows for _ in range(4)], ["train", "val", "test", "test"] * 3, {"seen_archs": ["mlp"]},
+    )  # fmt: skip
+    r = leave_one_out(store)
+    assert r["per_arch"] == {"mlp": 1.0, "x": 1.0, "y": 0.0} and r["n_objects"] == 4
+    assert r["pairs"]["mlp->x"] == r["pairs"]["x->mlp"] == 0.5
+    assert r["per_object"]["unseen"] == [0.5] * 4 and r["standard_errors"]["unseen"] == 0.0
+    assert r["means"]["seen"] == 1.0 and r["means"]["unseen"] == 0.5
+    # per object over the six ordered pairs (mlp<->x: o0 o1 found; mlp<->y: o1 o3; x<->y: o1)
+    assert r["per_object"]["recall@1"] == pytest.approx([1 / 3, 1, 0, 1 / 3])
+    assert r["standard_errors"]["recall@1"] == pytest.approx(np.std([1 / 3, 1, 0, 1 / 3], ddof=1) / 2)
+    assert all(d == {"mean": 0.0, "se": 0.0} for d in paired_difference(r, r).values())
+    with pytest.raises(WsrlError, match="same .* objects in every architecture; 'y' differs"):
+        leave_one_out(store.rows(list(range(11))))
 
 
 def test_bench_all_writes_the_report(tiny_zoo, con_run, tmp_path, capsys):
@@ -114,8 +137,9 @@ def test_embed_baselines_cli(tiny_zoo, tmp_path):
         main(["embed", "--data", str(tiny_zoo), "--out", str(out)])
 
 
-def test_demo_runs_every_step(tmp_path, monkeypatch, capsys):
-    """``wsrl demo`` on a tiny preset: the zoo, a run and a report, then a rerun resumes."""
+def test_demo_runs_every_step(con_run, tmp_path, monkeypatch, capsys):
+    """``wsrl demo`` on a tiny preset: a zoo of another seed than the encoder's, the leave-one-out report with
+    standard errors, an index and one search with its picture, a short run; then a rerun resumes."""
     from conftest import TINY
 
     from wsrl.cli.main import main
@@ -123,14 +147,20 @@ def test_demo_runs_every_step(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setitem(zoo.PRESETS, "demo", TINY)
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--epochs", "1", "--no-mlp-probe"]) == 0
-    assert "demo finished" in capsys.readouterr().out
+    command = ["demo", "--out", str(out), "--ckpt", str(con_run), "--epochs", "1"]
+    assert main(command) == 0
+    printed = capsys.readouterr().out
+    assert "demo finished" in printed and "| trained − probe |" in printed and "wsrl search" in printed
+    assert "short run" in printed and "query " in printed
     manifest = json.loads((out / "zoo" / "manifest.json").read_text())
-    assert manifest["preset"]["name"] == "tiny" and len(manifest["archs"]) >= 13  # all registered mini archs
+    assert manifest["preset"]["name"] == "tiny" and manifest["seed"] == 1 and len(manifest["archs"]) >= 13
     results = json.loads((out / "report" / "results.json").read_text())
-    assert set(results["knn_accuracy"]["per_arch"]) == set(manifest["archs"])
-    assert results["knn_accuracy"]["unseen_mean"] is not None
-    assert (out / "run" / "last.pt").exists()
-    assert (
-        main(["demo", "--out", str(out), "--epochs", "1", "--no-mlp-probe"]) == 0
-    )  # everything done: resumes, rewrites the report
+    assert set(results["methods"]) == {"trained", "untrained", "weight_statistics", "probe"}
+    trained = results["methods"]["trained"]
+    assert set(trained["per_arch"]) == set(manifest["archs"]) and trained["n_objects"] == 39
+    assert len(trained["per_object"]["unseen"]) == 39 and trained["standard_errors"]["recall@1"] > 0
+    assert set(results["trained_minus"]) == {"untrained", "weight_statistics", "probe"}
+    for name in ("search.png", "report/results.md", "report/tsne_class.png", "report/retrieval.png", "run/last.pt"):
+        assert (out / name).stat().st_size > 0, name
+    assert main(command) == 0  # everything done: resumes, rewrites the report, searches the same index
+    assert "demo finished" in capsys.readouterr().out

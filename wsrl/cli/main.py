@@ -22,6 +22,7 @@ from wsrl.train.config import LOSSES, TrainConfig
 
 SPLIT_CHOICES = ("test", "val", "all")
 SHARD_SIZE = 256  # graphs per shard written by convert
+DEMO_ENCODER, DEMO_SEED, DEMO_EPOCHS = "wsrl-mini", 1, 10
 CKPT_HELP = "the encoder: a pretrained name (wsrl-mini), a pretrained folder, or a training run (folder or .pt)"
 
 
@@ -36,10 +37,6 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
-
-
-def _add_mlp_probe_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--no-mlp-probe", action="store_true", help="k-NN only (the MLP probe takes minutes)")
 
 
 def _add_reference_option(p: argparse.ArgumentParser) -> None:
@@ -193,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ckpt", required=True, help=CKPT_HELP)
     p.add_argument("--out", required=True, help="the report folder")
     p.add_argument("--k", type=_positive, default=1)
-    _add_mlp_probe_option(p)
+    p.add_argument("--no-mlp-probe", action="store_true", help="k-NN only (the MLP probe takes minutes)")
     p.add_argument("--seed", type=int, default=0)
 
     index = sub.add_parser("index", help="a persistent NeRF index").add_subparsers(dest="index_command", required=True)
@@ -217,11 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--picture", help="also write a PNG of the query and its hits, rendered from the NeRFs")
     _add_convert_options(p)
 
-    p = command("demo", "pipeline:cmd_demo", "the whole pipeline on the small built-in zoo: build, train, benchmark")
+    p = command("demo", "pipeline:cmd_demo", "a pretrained encoder on objects it never saw, a search, a short training")
     p.add_argument("--out", default="wsrl-demo", help="working folder (rerun to resume)")
-    _add_mlp_probe_option(p)
-    p.add_argument("--epochs", type=_positive, default=train.epochs)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ckpt", default=DEMO_ENCODER, help=CKPT_HELP)
+    p.add_argument("--seed", type=int, default=DEMO_SEED,
+                   help=f"the demo zoo's seed ({DEMO_ENCODER} trained on seed 0's zoo)")  # fmt: skip
+    p.add_argument("--epochs", type=_positive, default=DEMO_EPOCHS, help="epochs of the short rec+con run")
     return parser
 
 

@@ -280,36 +280,80 @@ def _print_summary(results: dict, out: Path) -> None:
     print(f"report: {out / 'results.md'} (results.json, CSV files, pictures alongside)")
 
 
-def _mlp_probe(args: argparse.Namespace):
-    from wsrl.search.mlp_probe import MLPProbeConfig
-
-    return None if args.no_mlp_probe else MLPProbeConfig()
-
-
 def cmd_bench_all(args: argparse.Namespace) -> int:
     """Embed a labelled collection with a trained encoder and the baselines; write and summarise the report."""
     from wsrl.report.bench_all import bench_all
+    from wsrl.search.mlp_probe import MLPProbeConfig
 
-    results = bench_all(args.data, args.ckpt, args.out, args.k, _mlp_probe(args), args.seed)
+    mlp = None if args.no_mlp_probe else MLPProbeConfig()
+    results = bench_all(args.data, args.ckpt, args.out, args.k, mlp, args.seed)
     _print_summary(results, Path(args.out))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Build the demo zoo, train rec+con briefly, run the whole benchmark (each step resumes)."""
-    from wsrl.report.bench_all import bench_all
+    """Build a demo zoo of objects the pretrained encoder never saw, score it and the baselines leave-one-out,
+    index it and run one search, and train a short ``rec+con`` run on it (each step resumes)."""
+    from wsrl.encoder.checkpoint import encoder_ref, training_seed
+    from wsrl.report.held_out import held_out_report, summary_lines
     from wsrl.train.config import TrainConfig
     from wsrl.train.trainer import train
     from wsrl.zoo.build import PRESETS, build_zoo, plan_zoo
 
+    if training_seed(args.ckpt) == args.seed:
+        raise WsrlError(f"--seed {args.seed}: {args.ckpt} was trained on the zoo of this seed; choose another")
     out, started = Path(args.out), time.time()
-    print(f"[1/3] demo zoo -> {out / 'zoo'}")
+
+    def step(i: int, text: str) -> None:
+        print(f"[{i}/5] {text}  ({time.time() - started:.0f}s so far)", flush=True)
+
+    step(1, f"demo zoo of seed {args.seed}, objects {args.ckpt} never saw -> {out / 'zoo'}")
     build_zoo(out / "zoo", plan_zoo(PRESETS["demo"], args.seed), progress=True)
-    print(f"[2/3] training rec+con, {args.epochs} epochs -> {out / 'run'}  ({time.time() - started:.0f}s so far)")
+    step(2, f"{args.ckpt} and the baselines, every NeRF against all the others -> {out / 'report'}")
+    results = held_out_report(out / "zoo", encoder_ref(args.ckpt), out / "report")
+    print("\n".join(summary_lines(results)))
+    step(3, f"index of the demo zoo, one search -> {out / 'index'}")
+    _demo_search(out, encoder_ref(args.ckpt))
+    step(4, f"training rec+con on the demo zoo, {args.epochs} epochs -> {out / 'run'}")
     run = out / "run"
     train(out / "zoo", run, TrainConfig(epochs=args.epochs, seed=args.seed), resume=(run / "last.pt").exists())
-    print(f"[3/3] benchmark -> {out / 'report'}  ({time.time() - started:.0f}s so far)")
-    results = bench_all(out / "zoo", run, out / "report", mlp=_mlp_probe(args), seed=args.seed)
-    _print_summary(results, out / "report")
-    print(f"demo finished in {time.time() - started:.0f}s")
+    step(5, "the short run on the demo zoo's test split")
+    _demo_short_run(out / "zoo", run)
+    print(f"report: {out / 'report' / 'results.md'}; demo finished in {time.time() - started:.0f}s")
     return 0
+
+
+def _demo_search(out: Path, ckpt: str) -> None:
+    """An index of every demo NeRF but one, and ``wsrl search`` with that one (a test object of an architecture
+    the encoder never trained on) as the query: its other architectures should come first."""
+    from wsrl.cli.main import main
+    from wsrl.search.index import META_FILE, NeRFIndex
+    from wsrl.search.store import EmbeddingStore
+
+    store = EmbeddingStore.load(out / "report" / "embeddings" / "trained.pt")
+    unseen = [a for a in store.archs if a not in store.seen_archs]
+    rows = enumerate(zip(store.arch, store.split, strict=True))
+    query = next(i for i, (arch, split) in rows if arch == unseen[0] and split == "test")
+    if not (out / "index" / META_FILE).exists():
+        NeRFIndex.create(out / "index", store.rows([i for i in range(len(store)) if i != query]), ckpt)
+    command = ["search", str(out / "index"), "--nerf", store.source[query], "-k", "8", "--picture"]
+    command.append(str(out / "search.png"))
+    print("wsrl " + " ".join(command))
+    main(command)
+
+
+def _demo_short_run(zoo: Path, run: Path) -> None:
+    """The short run's k-NN and recall on the test split (13 objects per architecture: a check that training
+    works, too few objects to compare methods; the held-out report does that)."""
+    from wsrl.encoder.checkpoint import load_encoder
+    from wsrl.graph.collection import GraphCollection
+    from wsrl.search.protocol import classify, retrieve
+    from wsrl.search.store import embed_collection
+
+    data = GraphCollection(zoo, progress=False)
+    store = embed_collection(load_encoder(run), data, data, {"encoder": str(run)})
+    knn, recall = classify(store), retrieve(store, (1,))
+    print(
+        f"short run {run}: test k-NN seen {100 * knn['seen_mean']:.1f}%, unseen {100 * knn['unseen_mean']:.1f}%, "
+        f"cross-arch recall@1 {recall['cross_arch_recall@1_mean']:.3f} ({len(store.select(None, 'test'))} test NeRFs)"
+    )

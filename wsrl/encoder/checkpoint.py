@@ -17,9 +17,9 @@ from pathlib import Path
 from torch import Tensor
 
 from wsrl.encoder.gmn import EncoderConfig, GMNEncoder
-from wsrl.encoder.pretrained import load_pretrained, pretrained_folder, pretrained_names
+from wsrl.encoder.pretrained import CONFIG, load_pretrained, pretrained_folder, pretrained_names
 from wsrl.errors import WsrlError
-from wsrl.files import load_envelope
+from wsrl.files import load_envelope, load_json
 
 RUN_FORMAT, RUN_VERSION = "wsrl.run", 1
 BEST, LAST = "best.pt", "last.pt"
@@ -73,3 +73,10 @@ def encoder_ref(source: str | os.PathLike) -> str:
 def is_encoder(source: str | os.PathLike) -> bool:
     """Whether ``source`` names an encoder on this machine (shipped name, pretrained folder, run)."""
     return bool(source) and (pretrained_folder(source) is not None or Path(source).exists())
+
+
+def training_seed(source: str | os.PathLike) -> int | None:
+    """The seed of the zoo a pretrained encoder trained on, as its card records it (None if unknown)."""
+    folder = pretrained_folder(source)
+    card = load_json(folder / CONFIG, "pretrained encoder config").get("card", {}) if folder else {}
+    return card.get("data_seed")

@@ -160,7 +160,7 @@ def markdown(results: dict, archs: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _tsne_pictures(store: EmbeddingStore, pooled: EmbeddingStore, out: Path, seed: int) -> None:
+def tsne_pictures(store: EmbeddingStore, pooled: EmbeddingStore, out: Path, seed: int) -> None:
     """t-SNE of the trained embeddings by class and by architecture, and of the pooled features before the
     per-architecture standardisation by architecture (``tsne_pooled_arch.png``)."""
     n = len(store.object_id)
@@ -172,7 +172,7 @@ def _tsne_pictures(store: EmbeddingStore, pooled: EmbeddingStore, out: Path, see
     tsne_map(pooled.embeddings[keep], archs, title, out / "tsne_pooled_arch.png", seed)
 
 
-def _retrieval_picture(
+def retrieval_picture(
     store: EmbeddingStore, data: GraphCollection, out: Path, n_queries: int = 6, top: int = 5
 ) -> None:
     """Test queries of the first architecture (one per class, up to ``n_queries``) against the test
@@ -240,14 +240,14 @@ def bench_all(
     ]
     save_csv(out / "knn.csv", knn_rows)
     save_csv(out / "retrieval.csv", retrieval_rows)
-    _tsne_pictures(by_method["trained"], pooled, out, seed)
+    tsne_pictures(by_method["trained"], pooled, out, seed)
     recall_heatmap(
         recall_matrix(results["retrieval"], archs),
         archs,
         "recall@1, trained encoder (test split)",
         out / "recall_heatmap.png",
     )
-    _retrieval_picture(by_method["trained"], data, out)
+    retrieval_picture(by_method["trained"], data, out)
     results["seconds"] = time.time() - started
     save_json(out / "results.json", results)
     save_text(out / "results.md", markdown(results, archs))

@@ -88,8 +88,9 @@ def model_card(name: str, run: Path, data: Path | None, report: Path | None) -> 
     best = min(metrics, key=lambda r: r["val_loss"])
     seconds = sum(r["seconds"] for r in metrics)
     command = train_command(train, "ZOO")
-    facts = {"train_command": command, "train_seconds": round(seconds, 1), "best_epoch": best["epoch"],
-             "wsrl_version": __version__, "train": train}  # fmt: skip
+    seed = load_json(data / "manifest.json", "zoo manifest")["seed"] if data else None
+    facts = {"train_command": command, "data_seed": seed, "train_seconds": round(seconds, 1),
+             "best_epoch": best["epoch"], "wsrl_version": __version__, "train": train}  # fmt: skip
     lines = [
         "---",
         "library_name: wsrl",

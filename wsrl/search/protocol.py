@@ -8,10 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 from torch import nn
 
 from wsrl.errors import WsrlError
-from wsrl.search.metrics import FITS, PROBES, RETRIEVAL_KS, knn_accuracy, precision_at_k, recall_at_k
+from wsrl.search.metrics import (
+    FITS,
+    PROBES,
+    RETRIEVAL_KS,
+    knn_accuracy,
+    precision_at_k,
+    recall_at_k,
+    unit_vectors,
+)
 from wsrl.search.mlp_probe import MLPProbeConfig, fit_mlp_probe, probe_accuracy
 from wsrl.search.store import EmbeddingStore
 
@@ -118,3 +127,63 @@ def retrieve(
         for k in ks:
             means[f"{prefix}cross_arch_recall@{k}_mean"] = _mean([v[f"recall@{k}"] for v in rows.values()])
     return {"split": split, "seen_archs": seen, "pairs": pairs, **means}
+
+
+def standard_error(values: np.ndarray) -> float:
+    """The standard error of the mean of independent values (sample standard deviation / sqrt(n))."""
+    return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
+
+
+def leave_one_out(store: EmbeddingStore, seen: Sequence[str] | None = None) -> dict:
+    """Every NeRF scored against all the others, splits ignored (for a collection no encoder trained on):
+    1-NN class of each NeRF among the other objects of its architecture, and, for every pair of different
+    architectures, whether its nearest NeRF of the other architecture is the same object (recall@1).
+
+    Objects are the independent unit (one object's NeRFs in several architectures are not independent
+    predictions), so each object gets its mean over the seen architectures, the unseen ones and the pairs;
+    the means and their standard errors are over objects, and ``per_object`` keeps the values so two methods
+    can be compared object by object (:func:`paired_difference`)."""
+    seen = list(store.seen_archs if seen is None else seen)
+    if all(label < 0 for label in store.label):
+        raise WsrlError("classification needs class labels, and these embeddings have none")
+    by_arch = {a: store.select(a) for a in store.archs}
+    objects = sorted(set(by_arch[store.archs[0]].object_id))
+    for arch, part in by_arch.items():
+        if sorted(part.object_id) != objects or len(part.object_id) < 2:
+            raise WsrlError(f"leave-one-out needs the same (>= 2) objects in every architecture; {arch!r} differs")
+    order = {a: [part.object_id.index(o) for o in objects] for a, part in by_arch.items()}
+    z = {a: unit_vectors(part.embeddings)[order[a]] for a, part in by_arch.items()}
+    labels = np.asarray(by_arch[store.archs[0]].label)[order[store.archs[0]]]
+    correct = {}
+    for arch, x in z.items():
+        sim = x @ x.T
+        np.fill_diagonal(sim, -np.inf)
+        correct[arch] = (labels[sim.argmax(1)] == labels).astype(float)
+    hits = {f"{q}->{g}": (np.arange(len(objects)) == (z[q] @ z[g].T).argmax(1)).astype(float)
+            for q in store.archs for g in store.archs if q != g}  # fmt: skip
+    groups = {
+        "seen": [correct[a] for a in store.archs if a in seen],
+        "unseen": [correct[a] for a in store.archs if a not in seen],
+        "recall@1": list(hits.values()),
+    }
+    per_object = {name: np.mean(v, axis=0) for name, v in groups.items() if v}
+    return {
+        "protocol": "leave-one-out",
+        "n_objects": len(objects),
+        "seen_archs": seen,
+        "per_arch": {a: float(c.mean()) for a, c in correct.items()},
+        "pairs": {p: float(h.mean()) for p, h in hits.items()},
+        "means": {name: float(v.mean()) for name, v in per_object.items()},
+        "standard_errors": {name: standard_error(v) for name, v in per_object.items()},
+        "per_object": {name: v.tolist() for name, v in per_object.items()},
+    }
+
+
+def paired_difference(a: dict, b: dict) -> dict:
+    """``a`` minus ``b`` (two :func:`leave_one_out` results on the same objects): per measure the mean difference
+    and its standard error over objects (paired, so the objects' shared difficulty cancels)."""
+    out = {}
+    for name in a["per_object"]:
+        d = np.asarray(a["per_object"][name]) - np.asarray(b["per_object"][name])
+        out[name] = {"mean": float(d.mean()), "se": standard_error(d)}
+    return out
