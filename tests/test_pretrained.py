@@ -1,6 +1,7 @@
 """Pretrained encoders in the Hugging Face layout: save, load by folder and by shipped name, same embeddings."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -64,3 +65,19 @@ def test_export_writes_a_card_whose_command_reproduces_the_run(con_run, tiny_zoo
     # the demo refuses a zoo seed the encoder trained on (its objects were seen)
     assert main(["demo", "--ckpt", str(tmp_path / "wsrl-tiny"), "--seed", "0", "--out", str(tmp_path / "d")]) == 2
     assert "was trained on the zoo of this seed" in capsys.readouterr().err
+
+
+def test_shipped_wsrl_mini_reproduces_its_recorded_embeddings():
+    """The encoder in the package gives three held-out NeRFs (seed-1 demo objects) the embeddings recorded by
+    ``tests/fixtures/pretrained/record.py``, each NeRF embedded alone or with the others."""
+    import wsrl
+
+    here = Path(__file__).parent / "fixtures" / "pretrained"
+    expected = json.loads((here / "expected.json").read_text())
+    encoder = wsrl.load_encoder("wsrl-mini")
+    assert encoder.trained_archs == ("mlp", "triplane", "hash")
+    graphs = [wsrl.nerf_to_graph(wsrl.read_checkpoint(here / f"{name}.pt")) for name in expected]
+    together = wsrl.embed(encoder, graphs).embeddings
+    torch.testing.assert_close(together, torch.tensor(list(expected.values())), atol=2e-5, rtol=0)
+    alone = torch.cat([wsrl.embed(encoder, [g]).embeddings for g in graphs])
+    torch.testing.assert_close(alone, together, atol=1e-6, rtol=0)
