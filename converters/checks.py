@@ -14,6 +14,7 @@ from torch import Tensor
 
 from wsrl.errors import WsrlError
 from wsrl.files import load_failure
+from wsrl.nerf.checkpoint import check_values
 
 
 class ConversionError(WsrlError):
@@ -31,7 +32,8 @@ def load_weights(path: str | os.PathLike) -> Any:
 
 
 def get_tensor(source: str, state: dict, key: str, shape: tuple[int, ...] | None = None) -> Tensor:
-    """``state[key]`` as a finite float32 tensor, optionally of an exact ``shape``."""
+    """``state[key]`` as a float32 tensor that passes :func:`~wsrl.nerf.checkpoint.check_values`, optionally of an
+    exact ``shape``."""
     t = state.get(key)
     if not isinstance(t, Tensor):
         expected = f" of shape {shape}" if shape is not None else ""
@@ -40,9 +42,7 @@ def get_tensor(source: str, state: dict, key: str, shape: tuple[int, ...] | None
         t = t.to_dense()
     if shape is not None and tuple(t.shape) != tuple(shape):
         raise ConversionError(f"{source}: tensor {key!r} has shape {tuple(t.shape)}, expected {tuple(shape)}")
-    if not t.is_floating_point():
-        raise ConversionError(f"{source}: tensor {key!r} has dtype {t.dtype}, expected floating point")
-    t = t.float()
-    if not torch.isfinite(t).all():
-        raise ConversionError(f"{source}: tensor {key!r} contains NaN or Inf")
-    return t
+    try:
+        return check_values(source, key, t)
+    except WsrlError as exc:
+        raise ConversionError(str(exc)) from None

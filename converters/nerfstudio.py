@@ -83,6 +83,32 @@ def _python_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
 _ConfigLoader.add_multi_constructor("tag:yaml.org,2002:python/", _python_tag)
 
 
+MAX_CONFIG_NODES = 100_000
+"""A nerfstudio ``config.yml`` has a few hundred YAML nodes; aliases count once per use, so a document that
+expands past this (an alias bomb: a few hundred bytes naming gigabytes) is refused before it is built."""
+
+
+def _expanded_nodes(root: yaml.Node) -> int:
+    """Number of nodes ``root`` expands to, aliases counted at every use (memoised: linear in the document)."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        if id(node) not in sizes:
+            sizes[id(node)] = 1  # a recursive alias counts once instead of looping
+            children = node.value if isinstance(node.value, list) else []
+            items = [n for pair in children for n in pair] if isinstance(node, yaml.MappingNode) else children
+            sizes[id(node)] = min(1 + sum(size(n) for n in items), MAX_CONFIG_NODES + 1)
+        return sizes[id(node)]
+
+    return size(root)
+
+
+def _short(value: object) -> str:
+    """``repr(value)`` cut to 60 characters, for error messages about values read from a file."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def is_nerfstudio(payload: object) -> bool:
     return isinstance(payload, dict) and isinstance(payload.get("pipeline"), dict)
 
@@ -92,8 +118,12 @@ def read_config(ckpt: Path) -> dict:
     for folder in (ckpt.parent, ckpt.parent.parent):
         path = folder / "config.yml"
         if path.exists():
+            loader = _ConfigLoader(path.read_text())
             try:
-                doc = yaml.load(path.read_text(), Loader=_ConfigLoader)  # noqa: S506 (safe loader subclass)
+                node = loader.get_single_node()
+                if node is not None and _expanded_nodes(node) > MAX_CONFIG_NODES:
+                    raise ConversionError(f"{path}: config.yml expands to over {MAX_CONFIG_NODES} YAML nodes (aliases)")
+                doc = loader.construct_document(node) if node is not None else None
             except yaml.YAMLError as exc:
                 raise ConversionError(f"{path}: unreadable config.yml ({str(exc).splitlines()[0]})") from None
             return doc if isinstance(doc, dict) else {}
@@ -135,7 +165,7 @@ def model_config(config: dict, state: dict, source: str) -> tuple[str, dict]:
     section = _mapping(_mapping(config.get("pipeline"), source, "'pipeline'").get("model"), source, "'pipeline.model'")
     method = config.get("method_name")
     if method is not None and not isinstance(method, str):
-        raise ConversionError(f"{source}: config.yml 'method_name' must be a string, got {method!r}")
+        raise ConversionError(f"{source}: config.yml 'method_name' must be a string, got {_short(method)}")
     ngp = "instant_ngp" in str(section.get("_target", "")) or (method or "").startswith("instant-ngp")
     method = method or ("instant-ngp" if ngp else "nerfacto")
     if ngp:  # NGPModel builds NerfactoField with its defaults except these, and always zero appearance
@@ -165,7 +195,9 @@ def _density_shift(model: dict, source: str) -> float:
     """``average_init_density * exp(raw) = exp(raw + log(average_init_density))``."""
     scale = model.get("average_init_density", 1.0)
     if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
-        raise ConversionError(f"{source}: config.yml average_init_density must be a positive number, got {scale!r}")
+        raise ConversionError(
+            f"{source}: config.yml average_init_density must be a positive number, got {_short(scale)}"
+        )
     return math.log(scale)
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,12 +24,21 @@ import torch
 from wsrl.errors import WsrlError
 
 
+def _umask() -> int:
+    """The process's umask (read by setting and restoring it; there is no other portable way)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write(f)`` on a temporary binary file and move it to ``path``."""
+    """Call ``write(f)`` on a temporary binary file and move it to ``path``, with the mode an ordinary ``open``
+    would give it (the user's umask; ``mkstemp`` alone makes every output owner-only)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -38,6 +48,45 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+WRITER_FILE = ".wsrl-writer.json"
+"""Who holds an output folder: pid, command and start time, beside the lock file ``.wsrl.lock``."""
+
+
+@contextmanager
+def writer_lock(folder: str | os.PathLike) -> Iterator[Path]:
+    """Hold ``folder`` for this process while it writes there: a second wsrl process that would write the same
+    folder is refused with one line naming the holder (two writers would interleave shards and index rows)."""
+    import sys
+    import time
+
+    from filelock import FileLock, Timeout
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(folder / ".wsrl.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        holder = _read_writer(folder / WRITER_FILE)
+        raise WsrlError(
+            f"{folder}: being written by another wsrl process ({holder}); wait for it or use another output"
+        ) from None
+    try:
+        save_json(folder / WRITER_FILE, {"pid": os.getpid(), "command": " ".join(sys.argv), "since": time.ctime()})
+        yield folder
+    finally:
+        (folder / WRITER_FILE).unlink(missing_ok=True)
+        lock.release()
+
+
+def _read_writer(path: Path) -> str:
+    try:
+        who = json.loads(path.read_text())
+        return f"pid {who['pid']}, since {who['since']}: {who['command']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "holder unknown"
 
 
 def save_torch(path: str | os.PathLike, obj: Any) -> Path:

@@ -10,6 +10,7 @@ from wsrl.converters import read_checkpoint
 from wsrl.encoder.checkpoint import encoder_ref, is_encoder, load_encoder
 from wsrl.encoder.population import embed_with_norms
 from wsrl.errors import WsrlError
+from wsrl.files import writer_lock
 from wsrl.graph.build import nerf_to_graph
 from wsrl.search.index import GRAPHS_DIR, NeRFIndex, approximate_recall
 from wsrl.search.metrics import unit_vectors
@@ -33,7 +34,8 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         ref = args.ckpt
         reference = GraphCollection(args.reference) if args.reference else None
         store = embed_collection(load_encoder(ref), GraphCollection(src), reference, {"encoder": encoder_ref(ref)})
-    index = NeRFIndex.create(args.out, store, encoder_ref(ref), "hnsw" if args.approximate else "exact")
+    with writer_lock(args.out):
+        index = NeRFIndex.create(args.out, store, encoder_ref(ref), "hnsw" if args.approximate else "exact")
     print(f"{args.out}: {len(store)} NeRFs of {len(store.archs)} architecture(s), {index.kind} search, "
           f"{time.time() - started:.1f}s")  # fmt: skip
     if args.approximate:
@@ -50,13 +52,14 @@ def cmd_index_add(args: argparse.Namespace) -> int:
 
     index = NeRFIndex.open(args.index)
     sources = [str(p.resolve()) for p in checkpoint_sources(args.src)]
-    report = convert(sources, index.root / GRAPHS_DIR, convert_options(args), args.workers)
-    status = print_convert_report(report)
-    wanted = set(sources)
-    collection = GraphCollection(index.root / GRAPHS_DIR, progress=False)
-    graphs = [g for arch in collection.archs for g in collection.graphs(arch) if g.source in wanted]
-    reference = GraphCollection(args.reference, progress=False) if args.reference else None
-    added = index.add_graphs(load_encoder(index.encoder_ref), graphs, reference)
+    with writer_lock(index.root):
+        report = convert(sources, index.root / GRAPHS_DIR, convert_options(args), args.workers)
+        status = print_convert_report(report)
+        wanted = set(sources)
+        collection = GraphCollection(index.root / GRAPHS_DIR, progress=False)
+        graphs = [g for arch in collection.archs for g in collection.graphs(arch) if g.source in wanted]
+        reference = GraphCollection(args.reference, progress=False) if args.reference else None
+        added = index.add_graphs(load_encoder(index.encoder_ref), graphs, reference)
     print(f"{args.index}: added {added}, now {len(index.store)} NeRFs")
     return status
 

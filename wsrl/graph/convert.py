@@ -7,8 +7,11 @@ Output folder::
     OUT/failures.json        every file that failed, with its one-line reason
 
 Shards and the index are written atomically, shard first, so a killed run loses
-at most the unwritten shard and a rerun converts only sources not in the index.
-Workers convert in parallel (``multiprocessing``); one bad file never stops the batch.
+at most the unwritten shard. A rerun converts only files the index does not hold as they are now: a file is
+known by its resolved path, size and modification time, so the same file named twice (or relatively and
+absolutely) converts once, and a file replaced since is converted again and its old row dropped. One process
+writes a folder at a time (:func:`~wsrl.files.writer_lock`). Workers convert in parallel
+(``multiprocessing``); one bad file never stops the batch.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from wsrl.converters import ConversionError, read_checkpoint
-from wsrl.files import save_json, save_torch
+from wsrl.files import save_json, save_torch, writer_lock
 from wsrl.graph.build import nerf_to_graph
 from wsrl.graph.files import INDEX_FILE, pack_graphs, read_index
 from wsrl.graph.schema import DEFAULT_MAX_EDGES
@@ -69,14 +72,38 @@ def convert(
     progress: bool = True,
 ) -> ConvertReport:
     """Convert ``sources`` into graph shards under ``out`` (resumable, see module docstring)."""
-    out = Path(out)
+    with writer_lock(out):
+        return _convert(sources, Path(out), opts, workers, shard_size, progress)
+
+
+def file_identity(source: str) -> dict:
+    """What says a checkpoint is the one converted before: resolved path, size, modification time."""
+    path = Path(source).resolve()
+    try:
+        stat = path.stat()
+    except OSError:
+        return {"resolved": str(path)}  # unreadable: the reader reports it
+    return {"resolved": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _convert(
+    sources: Iterable[str | os.PathLike], out: Path, opts: ConvertOptions, workers: int, shard_size: int, progress: bool
+) -> ConvertReport:  # fmt: skip
     index_path = out / INDEX_FILE
     index = read_index(index_path) if index_path.exists() else []
-    done = {row["source"] for row in index}
-    sources = [str(s) for s in sources]
-    todo = [s for s in sources if s not in done]
-    report = ConvertReport(skipped=len(sources) - len(todo))
-    next_shard = 1 + max((row["shard"] for row in index), default=-1)
+    identities: dict[str, tuple[str, dict]] = {}
+    for source in map(str, sources):
+        ident = file_identity(source)
+        identities.setdefault(ident["resolved"], (source, ident))
+    known = {row.get("resolved", str(Path(row["source"]).resolve())): row for row in index}
+    current = {r for r, (_, ident) in identities.items() if r in known and _same_file(known[r], ident)}
+    stale = {r for r in identities if r in known and r not in current}
+    next_shard = 1 + max((row["shard"] for row in index), default=-1)  # before stale rows go: never reuse a shard
+    index = [row for row in index if row.get("resolved", str(Path(row["source"]).resolve())) not in stale]
+    if stale:
+        save_json(index_path, index)  # a replaced file's old graph goes even if its new version fails
+    todo = [s for r, (s, _) in identities.items() if r not in current]
+    report = ConvertReport(skipped=len(current))
     buffer: list[Data] = []
     rows: list[dict] = []
 
@@ -103,6 +130,7 @@ def convert(
             buffer.append(graph)
             rows.append(
                 {
+                    **file_identity(source),
                     "source": source,
                     "id": graph.object_id,
                     "arch": graph.arch,
@@ -122,3 +150,8 @@ def convert(
             pool.join()
     save_json(out / "failures.json", [{"source": s, "error": e} for s, e in report.failures])
     return report
+
+
+def _same_file(row: dict, identity: dict) -> bool:
+    """An index row of a wsrl before file identities matches by path alone."""
+    return "size" not in row or (row["size"], row.get("mtime_ns")) == (identity.get("size"), identity.get("mtime_ns"))

@@ -13,6 +13,7 @@ Users register more with :func:`register_arch`.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -94,8 +95,17 @@ class ArchSpec:
             raise WsrlError(f"arch {self.name!r}: unknown head_sh_convention {self.head_sh_convention!r}")
         if self.contraction not in ("none", "nerfstudio_inf"):
             raise WsrlError(f"arch {self.name!r}: unknown contraction {self.contraction!r}")
-        if self.hidden_width < 1 or self.hidden_layers < 0 or len(self.aabb) != 6:
-            raise WsrlError(f"arch {self.name!r}: bad MLP size or scene box")
+        if self.hidden_width < 1 or self.hidden_layers < 0:
+            raise WsrlError(
+                f"arch {self.name!r}: bad MLP size (width {self.hidden_width}, layers {self.hidden_layers})"
+            )
+        lo, hi = self.aabb[:3], self.aabb[3:]
+        if (
+            len(self.aabb) != 6
+            or not all(math.isfinite(v) for v in self.aabb)
+            or not all(a < b for a, b in zip(lo, hi, strict=True))
+        ):
+            raise WsrlError(f"arch {self.name!r}: scene box must be 6 finite numbers, min < max, got {list(self.aabb)}")
 
     # -- derived sizes -------------------------------------------------------------
     @property
