@@ -109,3 +109,40 @@ def test_already_converted_is_decided_by_the_file_not_the_path_string(hostile_fo
     index = json.loads((out / "index.json").read_text())
     rows = index["rows"] if isinstance(index, dict) else index
     assert len(rows) == 1 and rows[0]["size"] == good.stat().st_size and rows[0]["shard"] == 1
+
+
+def test_bad_views_and_bad_outputs_fail_before_any_fitting(tmp_path):
+    views = tmp_path / "views"
+    assert (
+        wsrl("scene", "sphere_on_box", "--out", str(views), "--views", "2", "--res", "8", cwd=tmp_path).returncode == 0
+    )
+    doc_path = next(views.glob("transforms*.json"))
+    doc = json.loads(doc_path.read_text())
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    fit = ("fit", "--arch", "mlp", "--views", str(views), "--steps", "1", "--out")
+    result = wsrl(*fit, str(blocker / "out"), cwd=tmp_path)
+    assert result.returncode == 2 and "output must be a folder, and a file is in the way" in result.stderr
+    doc["frames"][0]["transform_matrix"][0][0] = float("nan")  # json writes NaN; fit wrote a NaN NeRF with exit 0
+    doc_path.write_text(json.dumps(doc))
+    result = wsrl(*fit, str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 2 and "transform_matrix must be 4x4 finite numbers" in result.stderr
+    doc["frames"][0]["transform_matrix"][0][0] = 1.0
+    doc["frames"][0]["file_path"] = "missing"
+    doc_path.write_text(json.dumps(doc))
+    result = wsrl(*fit, str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 2 and "missing.png: not a readable image (frame 0" in result.stderr
+    assert not list((tmp_path / "out").glob("*.pt"))
+    assert all("Traceback" not in r for r in (result.stderr, result.stdout))
+
+
+def test_render_reports_bad_files_at_the_end_and_keeps_same_named_outputs(hostile_folder, tmp_path):
+    twin = tmp_path / "other" / "good.pt"
+    twin.parent.mkdir()
+    shutil.copy(hostile_folder / "good.pt", twin)
+    files = [hostile_folder / "huge.pt", hostile_folder / "good.pt", twin]
+    result = wsrl(
+        "render", *map(str, files), "--out", str(tmp_path / "png"), "--views", "1", "--res", "8", cwd=tmp_path
+    )
+    assert result.returncode == 1 and f"FAILED {hostile_folder / 'huge.pt'}: tensor 'mlp.0'" in result.stdout
+    assert sorted(p.name for p in (tmp_path / "png").iterdir()) == ["good.png", "good_2.png"]

@@ -230,6 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WsrlError as exc:  # bad input: one clear line, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the file system refused: a path that is a file, no permission, a full disk
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted; what was written is kept, and a rerun resumes", file=sys.stderr)
         return 130

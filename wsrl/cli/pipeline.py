@@ -4,6 +4,7 @@ benchmarks and the demo (the ``wsrl`` parser is :mod:`wsrl.cli.main`)."""
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -54,6 +55,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if len(set(ids)) != len(ids):
         raise WsrlError("two sources share a name; their outputs would collide")
     todo = [(s, i) for s, i in zip(sources, ids, strict=True) if args.overwrite or not (out / f"{i}.pt").exists()]
+    writable_folder(out)  # before the fitting, not after it
     if len(todo) < len(sources):
         print(f"skipping {len(sources) - len(todo)} already fitted (use --overwrite to refit)")
     cfg = FitConfig(
@@ -82,6 +84,17 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def writable_folder(folder: Path) -> Path:
+    """``folder``, created if needed; a one-line error now if nothing can be written there."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise WsrlError(f"{folder}: output must be a folder, and a file is in the way") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise WsrlError(f"{folder}: output folder is not writable")
+    return folder
+
+
 def _render_like(field, views: PosedViews, n_samples: int = 96) -> torch.Tensor:
     """Render ``field`` (batch of one) from the cameras of ``views``."""
     h, w = views.images.shape[1:3]
@@ -89,16 +102,27 @@ def _render_like(field, views: PosedViews, n_samples: int = 96) -> torch.Tensor:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    """Render checkpoints from cameras on a sphere into one PNG each."""
+    """Render checkpoints from cameras on a sphere into one PNG each; a bad file is reported at the end, exit 1."""
     poses = sphere_poses(args.views)
     focal = focal_length(args.res)
+    out, failures, names = writable_folder(Path(args.out)), [], set()
     for path in args.ckpt:
-        nerf = read_checkpoint(path)
-        field = stack_fields([nerf])
-        imgs = render_images(field, 1, poses, args.res, args.res, focal, nerf.spec.aabb)[0]
-        target = save_png(Path(args.out) / f"{Path(path).stem}.png", image_grid(imgs, min(args.views, 8)))
-        print(target)
-    return 0
+        name = Path(path).stem
+        for n in range(2, len(args.ckpt) + 2):  # same file names from different folders must not overwrite
+            if name not in names:
+                break
+            name = f"{Path(path).stem}_{n}"
+        names.add(name)
+        try:
+            nerf = read_checkpoint(path)
+        except WsrlError as exc:
+            failures.append(str(exc))
+            continue
+        imgs = render_images(stack_fields([nerf]), 1, poses, args.res, args.res, focal, nerf.spec.aabb)[0]
+        print(save_png(out / f"{name}.png", image_grid(imgs, min(args.views, 8))))
+    for failure in failures:
+        print(f"FAILED {failure}")
+    return 1 if failures else 0
 
 
 def cmd_convert(args: argparse.Namespace) -> int:

@@ -97,19 +97,32 @@ def load_views(folder: str | os.PathLike, split: str = "train") -> PosedViews:
     else:
         raise WsrlError(f"{folder}: no transforms_{split}.json or transforms.json")
     doc = load_json(doc_path, "transforms file")
-    if "camera_angle_x" not in doc or not doc.get("frames"):
+    if not isinstance(doc, dict) or "camera_angle_x" not in doc or not doc.get("frames"):
         raise WsrlError(f"{doc_path}: expected 'camera_angle_x' and a non-empty 'frames' list")
+    angle = doc["camera_angle_x"]
+    if isinstance(angle, bool) or not isinstance(angle, (int, float)) or not 0 < angle < math.pi:
+        raise WsrlError(f"{doc_path}: camera_angle_x must be a number in (0, pi), got {str(angle)[:40]}")
     images, poses = [], []
-    for frame in doc["frames"]:
+    for n, frame in enumerate(doc["frames"]):
+        if not isinstance(frame, dict) or not isinstance(frame.get("file_path"), str):
+            raise WsrlError(f"{doc_path}: frame {n} needs a string 'file_path' and a 'transform_matrix'")
         path = folder / frame["file_path"]
         if path.suffix == "":
             path = path.with_suffix(".png")
-        rgba = np.asarray(Image.open(path).convert("RGBA"), dtype=np.float32) / 255.0
+        try:
+            rgba = np.asarray(Image.open(path).convert("RGBA"), dtype=np.float32) / 255.0
+        except (OSError, ValueError) as exc:  # missing, truncated or not an image
+            raise WsrlError(
+                f"{path}: not a readable image (frame {n} of {doc_path.name}: {type(exc).__name__})"
+            ) from None
         rgb = rgba[..., :3] * rgba[..., 3:] + (1.0 - rgba[..., 3:])
         images.append(torch.from_numpy(rgb))
-        pose = torch.tensor(frame["transform_matrix"], dtype=torch.float32)
-        if pose.shape != (4, 4):
-            raise WsrlError(f"{doc_path}: frame {frame['file_path']!r} transform_matrix must be 4x4")
+        try:
+            pose = torch.tensor(frame.get("transform_matrix"), dtype=torch.float32)
+        except (TypeError, ValueError, RuntimeError):
+            pose = torch.empty(0)
+        if pose.shape != (4, 4) or not torch.isfinite(pose).all():
+            raise WsrlError(f"{doc_path}: frame {frame['file_path']!r} transform_matrix must be 4x4 finite numbers")
         poses.append(pose)
     shapes = {tuple(i.shape) for i in images}
     if len(shapes) != 1:
