@@ -6,11 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
 
 from wsrl.encoder.checkpoint import load_encoder, load_run
+from wsrl.errors import WsrlError
 from wsrl.train.config import TrainConfig
 from wsrl.train.trainer import train
 
@@ -40,6 +42,11 @@ def test_resume_is_bit_exact(tiny_zoo, tmp_path):
     assert load_run(tmp_path / "sliced" / "last.pt")["epoch"] == 0
     with pytest.raises(ValueError, match="--resume"):
         train(tiny_zoo, tmp_path / "sliced", cfg, progress=False)
+    config_before = (tmp_path / "sliced" / "config.json").read_bytes()
+    with pytest.raises(WsrlError, match=r"other settings than the run's: epochs 3 \(run: 2\), loss 'con'"):
+        train(tiny_zoo, tmp_path / "sliced", replace(cfg, epochs=3, loss="con"), progress=False, resume=True)
+    assert (tmp_path / "sliced" / "config.json").read_bytes() == config_before  # nothing rewritten
+    (tmp_path / "sliced" / "metrics.jsonl").write_text("")  # killed after last.pt, before its metrics row
     train(tiny_zoo, tmp_path / "sliced", cfg, progress=False, resume=True)
     a = load_run(tmp_path / "straight" / "last.pt")["model"]
     b = load_run(tmp_path / "sliced" / "last.pt")["model"]

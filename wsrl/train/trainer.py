@@ -181,6 +181,11 @@ def _write_metrics(out: Path, rows: list[dict]) -> None:
     save_csv(out / "metrics.csv", rows)
 
 
+def _metrics_rows(out: Path) -> list[dict]:
+    """``metrics.jsonl`` of a run whose checkpoints predate the rows they carry."""
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
 def train(
     data_dir: str | os.PathLike,
     out: str | os.PathLike,
@@ -198,6 +203,13 @@ def train(
     out = Path(out)
     if (out / "last.pt").exists() and not resume:
         raise WsrlError(f"{out}: holds a run already; pass --resume to continue it or choose another --out")
+    state = load_run(out / "last.pt") if resume and (out / "last.pt").exists() else None
+    if state is not None:  # refuse other settings before anything is written or built
+        now, then = json.loads(json.dumps(asdict(cfg))), json.loads(json.dumps(state["config"]))  # tuples as lists
+        changed = {k: (v, now.get(k)) for k, v in then.items() if now.get(k) != v}
+        if changed:
+            said = ", ".join(f"{k} {new!r} (run: {old!r})" for k, (old, new) in sorted(changed.items()))
+            raise WsrlError(f"{out}: --resume with other settings than the run's: {said}; resume with the run's own")
     enc_cfg = replace(ENCODER_PRESETS[cfg.preset], node_probes=cfg.node_probes, output_readout=cfg.output_readout)
     dec_cfg = DECODER_PRESETS[cfg.preset]
     if rank == 0:  # rank 0 builds the caches, the others then read them
@@ -226,13 +238,12 @@ def train(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=cfg.epochs * steps)
     rows: list[dict] = []
     start_epoch, best = 0, float("inf")
-    if resume and (out / "last.pt").exists():
-        state = load_run(out / "last.pt")
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         start_epoch, best = state["epoch"] + 1, state["best_val"]
-        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()][:start_epoch]
+        rows = list(state["metrics"]) if "metrics" in state else _metrics_rows(out)[:start_epoch]
     runner = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     if rank == 0:
         save_json(
@@ -277,6 +288,7 @@ def train(
                 "scheduler": sched.state_dict(),
                 "best_val": best,
                 "norms": norms,
+                "metrics": rows,  # the resume point carries its rows: a kill before metrics.jsonl loses none
             })  # fmt: skip
             if is_best:
                 save_torch(out / "best.pt", payload)
