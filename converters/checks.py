@@ -14,6 +14,7 @@ from torch import Tensor
 
 from wsrl.errors import WsrlError
 from wsrl.files import load_failure
+from wsrl.nerf.archs import SCALES, list_archs
 from wsrl.nerf.checkpoint import check_values
 
 
@@ -46,3 +47,15 @@ def get_tensor(source: str, state: dict, key: str, shape: tuple[int, ...] | None
         return check_values(source, key, t)
     except WsrlError as exc:
         raise ConversionError(str(exc)) from None
+
+
+def layout_name(arch: str | None, default: str, source: str) -> str:
+    """The architecture name of a layout the file itself defines (nerfstudio, ``Sequential``): ``--arch`` if given,
+    else ``default``. A registered name is refused: the encoder would standardise this layout with that
+    architecture's stored moments."""
+    if arch is not None and any(arch in list_archs(scale) for scale in SCALES):
+        raise ConversionError(
+            f"{source}: --arch {arch!r} is a registered architecture, and this file defines a layout of its own; "
+            "give it another name"
+        )
+    return arch or default

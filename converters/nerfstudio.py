@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 import yaml
-from wsrl.converters.checks import ConversionError, get_tensor
+from wsrl.converters.checks import ConversionError, get_tensor, layout_name
 
 from wsrl.nerf.archs import ArchSpec
 from wsrl.nerf.checkpoint import NeRF
@@ -212,9 +212,10 @@ def read_nerfstudio(payload: dict, source: str, arch: str | None = None) -> NeRF
         shape = tuple(appearance.shape)
         raise ConversionError(f"{source}: tensor {APPEARANCE_KEY!r} must be [images, dims], got {shape}")
     levels, base_res = int(model["num_levels"]), int(model["base_res"])
+    name = layout_name(arch, method, source)
     try:
         spec = ArchSpec(
-            name=arch or method, family="hash", scale="nerfstudio", hidden_width=int(model["hidden_dim"]),
+            name=name, family="hash", scale="nerfstudio", hidden_width=int(model["hidden_dim"]),
             hidden_layers=int(model["num_layers"]) - 1, activation="relu",
             hash_levels=levels, hash_features=int(model["features_per_level"]),
             hash_log2_table=int(model["log2_hashmap_size"]), hash_base_resolution=base_res,

@@ -16,7 +16,7 @@ import re
 
 import torch
 from torch import Tensor, nn
-from wsrl.converters.checks import ConversionError, get_tensor
+from wsrl.converters.checks import ConversionError, get_tensor, layout_name
 
 from wsrl.nerf.archs import ArchSpec
 from wsrl.nerf.checkpoint import NeRF
@@ -30,7 +30,7 @@ def is_sequential_state(payload: object) -> bool:
 
 
 def _nerf_from_layers(
-    weights: list[Tensor], biases: list[Tensor | None], activation: str, source: str, meta: dict
+    weights: list[Tensor], biases: list[Tensor | None], activation: str, source: str, meta: dict, name: str
 ) -> NeRF:
     n_in = weights[0].shape[1]
     if n_in != 3 and n_in % 6:
@@ -44,7 +44,7 @@ def _nerf_from_layers(
         if b.shape[1] != a.shape[0]:
             raise ConversionError(f"{source}: layer {i + 1} takes {b.shape[1]} inputs but layer {i} gives {a.shape[0]}")
     spec = ArchSpec(
-        name="sequential", family="mlp", scale="custom", hidden_width=hidden.pop() if hidden else 4,
+        name=name, family="mlp", scale="custom", hidden_width=hidden.pop() if hidden else 4,
         hidden_layers=len(weights) - 1, activation=activation,
         n_frequencies=0 if n_in == 3 else n_in // 6, align=1, mlp_biases=True,
     )  # fmt: skip
@@ -65,12 +65,14 @@ def read_module(module: nn.Sequential, source: str = "<module>") -> NeRF:
     activation = "sine" if acts & SINE_NAMES else "relu"
     return _nerf_from_layers(
         [m.weight.detach() for m in linears], [None if m.bias is None else m.bias.detach() for m in linears],
-        activation, source, {"activation_assumed": False},
+        activation, source, {"activation_assumed": False}, "sequential",
     )  # fmt: skip
 
 
 def read_sequential_state(state: dict, source: str, arch: str | None = None) -> NeRF:
-    """A saved ``nn.Sequential`` state dict; ReLU is assumed (a state dict stores no activation)."""
+    """A saved ``nn.Sequential`` state dict; ReLU is assumed (a state dict stores no activation); ``arch`` names
+    the layout (default ``sequential``)."""
+    name = layout_name(arch, "sequential", source)
     indices = sorted({int(KEY.match(k).group(1)) for k in state})
     weights = [get_tensor(source, state, f"{i}.weight") for i in indices]
     for i, w in zip(indices, weights, strict=True):
@@ -78,4 +80,4 @@ def read_sequential_state(state: dict, source: str, arch: str | None = None) -> 
             raise ConversionError(f"{source}: tensor '{i}.weight' has shape {tuple(w.shape)}, expected [out, in]")
     biases = [get_tensor(source, state, f"{i}.bias", (w.shape[0],)) if f"{i}.bias" in state else None
               for i, w in zip(indices, weights, strict=True)]  # fmt: skip
-    return _nerf_from_layers(weights, biases, "relu", source, {"activation_assumed": True})
+    return _nerf_from_layers(weights, biases, "relu", source, {"activation_assumed": True}, name)

@@ -58,6 +58,38 @@ def test_help_loads_neither_faiss_nor_the_trainer():
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
 
 
+def test_fit_saves_each_batch_and_a_resumed_fit_equals_an_uninterrupted_one(tmp_path, monkeypatch, capsys):
+    from wsrl.cli import pipeline
+
+    def fit(out, *extra):
+        args = ["fit", "--arch", "mlp", "--scene", "sphere_on_box", "torus_and_cone", "--out", str(out)]
+        return main([*args, "--steps", "20", "--points", "64", "--batch-size", "1", *extra])
+
+    assert fit(tmp_path / "whole") == 0
+    real, calls = pipeline.fit_distill, []
+
+    def killed_in_batch_2(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "fit_distill", killed_in_batch_2)
+    assert fit(tmp_path / "resumed") == 130  # Ctrl-C (or a kill) in batch 2
+    assert [p.name for p in (tmp_path / "resumed").glob("*.pt")] == ["sphere_on_box.pt"]  # batch 1 kept
+    monkeypatch.setattr(pipeline, "fit_distill", real)
+    capsys.readouterr()
+    assert fit(tmp_path / "resumed") == 0
+    assert "skipping 1 already fitted" in capsys.readouterr().out
+    for name in ("sphere_on_box", "torus_and_cone"):
+        a, b = load_nerf(tmp_path / "whole" / f"{name}.pt"), load_nerf(tmp_path / "resumed" / f"{name}.pt")
+        assert all(torch.equal(a.tensors[k], b.tensors[k]) for k in a.tensors)
+    assert fit(tmp_path / "resumed", "--seed", "3") == 2  # other settings are refused, not skipped
+    err = capsys.readouterr().err
+    assert "sphere_on_box.pt: already fitted with other settings: seed 3 (file: 0)" in err and err.count("\n") == 1
+    assert fit(tmp_path / "resumed", "--seed", "3", "--overwrite") == 0
+
+
 def test_user_errors_are_one_line_and_bugs_keep_their_traceback(monkeypatch, capsys, tmp_path):
     from wsrl.cli import pipeline
 

@@ -190,6 +190,9 @@ def test_plain_sequential_module_and_state_dict(tmp_path):
     nerf = read_checkpoint(path)
     assert nerf.meta["format"] == "sequential" and nerf.meta["activation_assumed"]
     assert torch.equal(nerf.tensors["mlp_bias.2"], relu_net[4].bias.detach())
+    assert nerf.spec.name == "sequential" and read_checkpoint(path, arch="my_mlp").spec.name == "my_mlp"  # named
+    with pytest.raises(ConversionError, match="'mlp' is a registered architecture"):  # not silently ignored
+        read_checkpoint(path, arch="mlp")
     bad = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
     with pytest.raises(ConversionError, match="first Linear has 5 inputs"):
         read_module(bad)

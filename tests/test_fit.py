@@ -7,7 +7,7 @@ import torch
 
 from wsrl.nerf.archs import BENCHMARK_SEEN, get_arch, list_archs
 from wsrl.nerf.fidelity import ground_truth_views, render_fidelity
-from wsrl.nerf.fit import FitConfig, fit_distill, fit_photometric
+from wsrl.nerf.fit import FitConfig, batch_config, batches, fit_distill, fit_photometric
 from wsrl.zoo.sdf import SceneBatch, sphere_on_box
 
 SCENE = sphere_on_box()
@@ -44,6 +44,10 @@ def test_same_seed_same_weights_and_batch_independence():
     c = fit_distill(get_arch("hash"), targets, FitConfig(steps=30, batch_size=2, pool=4096, seed=1, progress=False))
     assert not torch.equal(a[0].tensors["grid"], c[0].tensors["grid"])
     assert not torch.equal(a[0].tensors["grid"], a[1].tensors["grid"])  # different init per NeRF
+    for part in batches(len(targets), cfg):  # each batch alone, as a resumed fit runs it, gives the same weights
+        alone = fit_distill(get_arch("hash"), targets[part], batch_config(cfg, part))
+        for x, y in zip(a[part], alone, strict=True):
+            assert all(torch.equal(x.tensors[k], y.tensors[k]) for k in x.tensors)
 
 
 def test_fitting_reads_density_from_the_spec_and_refuses_colour_heads():

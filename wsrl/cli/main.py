@@ -8,6 +8,7 @@ Defaults come from the settings dataclasses (``FitConfig``, ``TrainConfig``, ...
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import sys
 from collections.abc import Sequence
@@ -30,6 +31,19 @@ def _command(target: str):
     """``"module:function"`` of :mod:`wsrl.cli`, imported when the command runs."""
     module, name = target.split(":")
     return getattr(importlib.import_module(f"wsrl.cli.{module}"), name)
+
+
+class _Defaults(argparse.HelpFormatter):
+    """Help that states every option's default, also for options without a help text (None and False are left
+    out: an absent option or an off switch)."""
+
+    def _format_action(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = not any(action.default is v for v in (None, False, argparse.SUPPRESS))  # 0 is shown, False is not
+        if action.option_strings and shown and "%(default" not in text:
+            action = copy.copy(action)
+            action.help = f"{text} (default: %(default)s)" if text else "default: %(default)s"
+        return super()._format_action(action)
 
 
 def _positive(text: str) -> int:
@@ -66,13 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wsrl",
         description="Weight-space representation learning for NeRFs.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Defaults,
     )
     parser.add_argument("--version", action="version", version=f"wsrl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, target: str, text: str, parent=sub) -> argparse.ArgumentParser:
-        p = parent.add_parser(name, help=text, description=text, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p = parent.add_parser(name, help=text, description=text, formatter_class=_Defaults)
         p.set_defaults(func=target)
         return p
 

@@ -14,9 +14,9 @@ from wsrl.converters import find_checkpoints, read_checkpoint
 from wsrl.errors import WsrlError
 from wsrl.files import save_png
 from wsrl.nerf.archs import BENCHMARK_SEEN, get_arch, list_archs
-from wsrl.nerf.checkpoint import save_nerf, stack_fields
+from wsrl.nerf.checkpoint import load_nerf, save_nerf, stack_fields
 from wsrl.nerf.fidelity import HELD_OUT_OFFSET, ground_truth_views
-from wsrl.nerf.fit import FitConfig, fit_distill, fit_photometric
+from wsrl.nerf.fit import FitConfig, batch_config, batches, fit_distill, fit_photometric
 from wsrl.nerf.render import RenderConfig, image_grid, psnr, render_images
 from wsrl.nerf.views import PosedViews, focal_length, load_views, save_views, sphere_poses
 from wsrl.zoo.sdf import TEST_SCENES, SceneBatch
@@ -47,41 +47,74 @@ def cmd_scene(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    """Fit one NeRF per scene (distillation) or per views folder (photometric)."""
+    """Fit one NeRF per scene (distillation) or per views folder (photometric), saving each batch as it finishes.
+
+    A rerun with the same sources and settings skips the batches already saved and refits the others to the
+    weights an uninterrupted run gives (:func:`wsrl.nerf.fit.batch_config`); outputs fitted with other settings
+    are refused, not skipped."""
     spec = get_arch(args.arch, args.scale)
-    out = Path(args.out)
+    out = writable_folder(Path(args.out))  # before the fitting, not after it
     sources = args.scene or args.views
     ids = [Path(s).name for s in sources]
     if len(set(ids)) != len(ids):
         raise WsrlError("two sources share a name; their outputs would collide")
-    todo = [(s, i) for s, i in zip(sources, ids, strict=True) if args.overwrite or not (out / f"{i}.pt").exists()]
-    writable_folder(out)  # before the fitting, not after it
-    if len(todo) < len(sources):
-        print(f"skipping {len(sources) - len(todo)} already fitted (use --overwrite to refit)")
     cfg = FitConfig(
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, points=args.points, rays=args.rays
     )
+    mode = "distill" if args.scene else "photometric"
+    settings = {
+        "arch": spec.name,
+        "scale": args.scale,
+        "mode": mode,
+        "steps": cfg.steps,
+        "lr": cfg.lr,
+        "seed": cfg.seed,
+        "batch_size": cfg.batch_size,
+        "per_step": cfg.points if args.scene else cfg.rays,
+    }
+    parts = [
+        part for part in batches(len(sources), cfg)
+        if args.overwrite or not all(_fitted(out / f"{ids[i]}.pt", settings) for i in range(part.start, part.stop))
+    ]  # fmt: skip
+    todo = [i for part in parts for i in range(part.start, part.stop)]
+    if len(todo) < len(sources):
+        print(f"skipping {len(sources) - len(todo)} already fitted (use --overwrite to refit)")
+    views = {i: load_views(sources[i], "train") for i in todo} if args.views else {}  # every folder checked first
     start = time.time()
-    metas = [{"object_id": i, "fitted_from": s, "mode": "distill" if args.scene else "photometric"} for s, i in todo]
-    if args.scene:
-        targets = [TEST_SCENES.get(s)().density_and_color for s, _ in todo]
-        nerfs = fit_distill(spec, targets, cfg, metas)
-    else:
-        views = [load_views(s, "train") for s, _ in todo]
-        nerfs = fit_photometric(spec, views, cfg, metas=metas)
-    elapsed = time.time() - start
-    for (source, ident), nerf in zip(todo, nerfs, strict=True):
-        if args.render:
-            held_out = _scene_views(source, 8, 64, HELD_OUT_OFFSET) if args.scene else load_views(source, "test")
-            pred = _render_like(stack_fields([nerf]), held_out)
-            nerf.meta["psnr"] = float(psnr(pred, held_out.images).mean())
-            save_png(out / f"{ident}.png", image_grid(torch.cat([held_out.images, pred]), len(held_out.images)))
-        save_nerf(out / f"{ident}.pt", nerf)
-        extra = f"  held-out PSNR {nerf.meta['psnr']:.2f} dB" if "psnr" in nerf.meta else ""
-        print(f"{out / (ident + '.pt')}{extra}")
+    for part in parts:
+        members = range(part.start, part.stop)
+        metas = [{"object_id": ids[i], "fitted_from": sources[i], "mode": mode, "fit": settings} for i in members]
+        part_cfg = batch_config(cfg, part)
+        if args.scene:
+            targets = [TEST_SCENES.get(s)().density_and_color for s in sources[part]]
+            nerfs = fit_distill(spec, targets, part_cfg, metas)
+        else:
+            nerfs = fit_photometric(spec, [views[i] for i in members], part_cfg, metas=metas)
+        for source, ident, nerf in zip(sources[part], ids[part], nerfs, strict=True):
+            if args.render:
+                held_out = _scene_views(source, 8, 64, HELD_OUT_OFFSET) if args.scene else load_views(source, "test")
+                pred = _render_like(stack_fields([nerf]), held_out)
+                nerf.meta["psnr"] = float(psnr(pred, held_out.images).mean())
+                save_png(out / f"{ident}.png", image_grid(torch.cat([held_out.images, pred]), len(held_out.images)))
+            save_nerf(out / f"{ident}.pt", nerf)
+            extra = f"  held-out PSNR {nerf.meta['psnr']:.2f} dB" if "psnr" in nerf.meta else ""
+            print(f"{out / (ident + '.pt')}{extra}")
     if todo:
-        print(f"fitted {len(todo)} {spec.name} NeRF(s) in {elapsed:.1f}s")
+        print(f"fitted {len(todo)} {spec.name} NeRF(s) in {time.time() - start:.1f}s")
     return 0
+
+
+def _fitted(path: Path, settings: dict) -> bool:
+    """Whether ``path`` holds a NeRF fitted with ``settings``; one fitted otherwise is a one-line error."""
+    if not path.exists():
+        return False
+    found = load_nerf(path).meta.get("fit")
+    if found != settings:
+        diff = ", ".join(
+            f"{k} {settings[k]!r} (file: {found.get(k)!r})" for k in settings if found.get(k) != settings[k]
+        ) if isinstance(found, dict) else "settings this version of wsrl did not record"  # fmt: skip
+        raise WsrlError(f"{path}: already fitted with other settings: {diff}; use --overwrite or another --out")
+    return True
 
 
 def writable_folder(folder: Path) -> Path:

@@ -10,14 +10,17 @@ tensors carry a leading batch dimension, trained by one Adam):
   images (``transforms.json`` layout): the real-world path.
 
 The loss of a batch is the *sum* over NeRFs of each NeRF's mean loss, so every
-NeRF trains exactly as it would alone.
+NeRF trains exactly as it would alone. Each batch draws from its own generator,
+seeded by ``cfg.seed`` plus the batch's first index: batch ``[a:b]`` of a fit
+equals a fit of those targets alone with seed ``cfg.seed + a``, so a fit can be
+saved, and resumed, one batch at a time (:func:`batch_config`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -69,9 +72,15 @@ def initial_field(spec: ArchSpec, batch_size: int, cfg: FitConfig, start: int) -
     return RadianceField.create(spec, batch_size, seed=cfg.seed + start)
 
 
-def _chunks(n: int, size: int) -> Iterator[slice]:
-    for start in range(0, n, size):
-        yield slice(start, min(start + size, n))
+def batches(n: int, cfg: FitConfig) -> Iterator[slice]:
+    """The batches a fit of ``n`` targets trains one after the other."""
+    for start in range(0, n, cfg.batch_size):
+        yield slice(start, min(start + cfg.batch_size, n))
+
+
+def batch_config(cfg: FitConfig, part: slice) -> FitConfig:
+    """Settings under which fitting batch ``part`` alone gives the weights it gets inside the whole fit."""
+    return replace(cfg, seed=cfg.seed + part.start)
 
 
 def _optimize(field: RadianceField, loss_fn: Callable[[int], Tensor], cfg: FitConfig, desc: str) -> None:
@@ -144,9 +153,9 @@ def fit_distill(
     """
     _check_fittable(spec)
     metas = list(metas) if metas is not None else [{} for _ in targets]
-    gen = torch.Generator().manual_seed(cfg.seed)
     out: list[NeRF] = []
-    for part in _chunks(len(targets), cfg.batch_size):
+    for part in batches(len(targets), cfg):
+        gen = torch.Generator().manual_seed(cfg.seed + part.start)
         pools = [t if isinstance(t, tuple) else distill_pool(t, spec.aabb, cfg.pool, gen) for t in targets[part]]
         xyz, density, rgb = (torch.stack(p) for p in zip(*pools, strict=True))  # [B, P, ...]
         floor = math.log(cfg.density_floor) - spec.density_shift
@@ -192,10 +201,10 @@ def fit_photometric(
     """Fit one NeRF of ``spec`` per posed image set by volume-rendering random rays."""
     _check_fittable(spec)
     metas = list(metas) if metas is not None else [{} for _ in views]
-    gen = torch.Generator().manual_seed(cfg.seed)
     train_render = RenderConfig(cfg.n_samples, render.background, render.chunk)
     out: list[NeRF] = []
-    for part in _chunks(len(views), cfg.batch_size):
+    for part in batches(len(views), cfg):
+        gen = torch.Generator().manual_seed(cfg.seed + part.start)
         rays = []
         for v in views[part]:
             o, d = camera_rays(v.poses, v.images.shape[2], v.images.shape[1], v.focal)
