@@ -21,7 +21,8 @@ def test_graph_cache_of_an_older_schema_is_rebuilt(tiny_zoo):
     packed = torch.load(path, weights_only=True)
     assert packed["version"] == SCHEMA_VERSION
     packed["version"] = SCHEMA_VERSION - 1
-    packed["x"] = torch.zeros_like(packed["x"])  # what an older schema would have cached differently
+    template = packed["templates"][0]
+    template["x"] = torch.zeros_like(template["x"])  # what an older schema would have cached differently
     torch.save(packed, path)
 
     again = GraphCollection(tiny_zoo)
