@@ -105,4 +105,4 @@ def test_user_errors_are_one_line_and_bugs_keep_their_traceback(monkeypatch, cap
         main(["archs"])
     with pytest.raises(SystemExit):
         main(["fit", "--arch", "mlp", "--scene", "sphere_on_box", "--out", str(tmp_path), "--steps", "0"])
-    assert "must be >= 1" in capsys.readouterr().err
+    assert "must be a finite number >= 1" in capsys.readouterr().err

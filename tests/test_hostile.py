@@ -3,11 +3,16 @@ the tensor, the rest of the batch is converted, and what is written keeps the us
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -109,6 +114,15 @@ def test_already_converted_is_decided_by_the_file_not_the_path_string(hostile_fo
     index = json.loads((out / "index.json").read_text())
     rows = index["rows"] if isinstance(index, dict) else index
     assert len(rows) == 1 and rows[0]["size"] == good.stat().st_size and rows[0]["shard"] == 1
+    sequential = hostile_folder / "sequential.pt"  # other options convert again: the row must follow them
+    torch.save(
+        torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4)).state_dict(), sequential
+    )
+    assert "converted 1, skipped 0" in wsrl("convert", str(sequential), "--out", str(out), cwd=tmp_path).stdout
+    result = wsrl("convert", str(sequential), "--arch", "my_mlp", "--out", str(out), cwd=tmp_path)
+    assert "converted 1, skipped 0" in result.stdout
+    rows = json.loads((out / "index.json").read_text())
+    assert [r["arch"] for r in rows if r["source"] == str(sequential)] == ["my_mlp"]
 
 
 def test_bad_views_and_bad_outputs_fail_before_any_fitting(tmp_path):
@@ -132,6 +146,9 @@ def test_bad_views_and_bad_outputs_fail_before_any_fitting(tmp_path):
     doc_path.write_text(json.dumps(doc))
     result = wsrl(*fit, str(tmp_path / "out"), cwd=tmp_path)
     assert result.returncode == 2 and "missing.png: not a readable image (frame 0" in result.stderr
+    (views / "missing.png").write_bytes(b"not a picture")
+    result = wsrl(*fit, str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 2 and "missing.png: not a readable image (frame 0" in result.stderr
     assert not list((tmp_path / "out").glob("*.pt"))
     assert all("Traceback" not in r for r in (result.stderr, result.stdout))
 
@@ -146,3 +163,219 @@ def test_render_reports_bad_files_at_the_end_and_keeps_same_named_outputs(hostil
     )
     assert result.returncode == 1 and f"FAILED {hostile_folder / 'huge.pt'}: tensor 'mlp.0'" in result.stdout
     assert sorted(p.name for p in (tmp_path / "png").iterdir()) == ["good.png", "good_2.png"]
+
+
+def write_hostile_inputs(root: Path, zoo: Path, run: Path) -> dict[str, str]:
+    """Broken files for the matrix below, written under ``root`` from a zoo and a trained run; their paths by name."""
+    root.mkdir(parents=True, exist_ok=True)
+    paths = {"zoo": str(zoo), "run": str(run), "root": str(root)}
+
+    def path(name: str) -> Path:
+        paths[name.split(".")[0].replace("/", "_")] = str(root / name)
+        return root / name
+
+    payload = torch.load(FIXTURES / "pretrained" / "mlp.pt", weights_only=True)
+    torch.save(payload, path("good.pt"))
+    torch.save({**payload, "meta": [1, 2]}, path("meta_list.pt"))
+    torch.save({**payload, "spec": {**payload["spec"], "aabb": [float("nan"), 0, 0, 1, 1, 1]}}, path("nan_box.pt"))
+    path("random.pt").write_bytes(bytes(range(256)) * 20)
+    relu_net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+    torch.save(relu_net.state_dict(), path("sequential.pt"))
+    path("a_file").write_text("x")
+    subprocess.run([sys.executable, "-m", "wsrl", "embed", "--ckpt", str(run), "--data", str(zoo), "--out",
+                    str(path("store.pt"))], check=True, capture_output=True)  # fmt: skip
+    store = torch.load(root / "store.pt", weights_only=True)
+    rows = ("embeddings", "object_id", "label", "arch", "split", "source")
+
+    def save_rows(name: str, keep) -> None:
+        index = [i for i, (a, s) in enumerate(zip(store["arch"], store["split"], strict=True)) if keep(a, s)]
+        torch.save({**store, **{k: [store[k][i] for i in index] for k in rows[1:]},
+                    "embeddings": store["embeddings"][index]}, path(name))  # fmt: skip
+
+    save_rows("one_arch.pt", lambda a, s: a == "mlp")
+    save_rows("empty.pt", lambda a, s: False)
+    save_rows("no_test.pt", lambda a, s: s != "test")
+    nan = store["embeddings"].clone()
+    nan[0, 0] = float("nan")
+    torch.save({**store, "embeddings": nan}, path("nan.pt"))
+    torch.save({**store, "label": store["label"][:-1]}, path("short.pt"))
+    path("truncated.pt").write_bytes((root / "store.pt").read_bytes()[:1000])
+    shutil.copytree(run, path("bad_run"))
+    (root / "bad_run" / "best.pt").write_bytes((run / "best.pt").read_bytes()[:3000])
+    path("bad_index").mkdir()
+    (root / "bad_index" / "index.json").write_text("{not json")
+    return paths
+
+
+@dataclass(frozen=True)
+class Case:
+    """One hostile input: the ``wsrl`` arguments (``{name}`` is a path of :func:`write_hostile_inputs`), the exit
+    code and what the answer says (in its last line; for exit 1 in its ``FAILED`` line)."""
+
+    item: int  # the item of issue #19 it belongs to
+    name: str
+    args: str  # split like a shell line
+    code: int
+    says: str
+
+
+CASES = [
+    Case(2, "NaN in an embedding store", "bench classify {nan}", 2,
+         "nan.pt: embedding store: embeddings contain NaN"),
+    Case(2, "store columns of other lengths", "bench retrieve {short}", 2,
+         "short.pt: embedding store: embeddings (117, 128) do not match its rows"),
+    Case(6, "resume with other settings", "train --data {zoo} --out {run} --resume --epochs 3", 2,
+         "--resume with other settings than the run's: epochs 3 (run: 1)"),
+    Case(8, "output on a file system that takes no writes", "convert {good} --out /proc/wsrl-out", 2,
+         "/proc/wsrl-out"),
+    Case(8, "output folder path through a file", "embed --ckpt {run} --data {zoo} --out {a_file}/e.pt", 2,
+         "a_file: output must be a folder, and a file is in the way"),
+    Case(9, "truncated embedding store", "bench classify {truncated}", 2,
+         "truncated.pt: cannot read as a weights-only torch file"),
+    Case(9, "truncated run checkpoint", "embed --ckpt {bad_run} --data {zoo} --out {root}/e.pt", 2,
+         "best.pt: cannot read as a weights-only torch file"),
+    Case(9, "retrieval in one architecture", "bench retrieve {one_arch}", 2,
+         "one_arch.pt: cross-architecture retrieval needs two architectures"),
+    Case(9, "retrieval in an empty store", "bench retrieve {empty}", 2,
+         "empty.pt: cross-architecture retrieval needs two architectures"),
+    Case(9, "retrieval without a test split", "bench retrieve {no_test}", 2,
+         "no_test.pt: no embeddings of split 'test'"),
+    Case(9, "classification without a test split", "bench classify {no_test}", 2,
+         "no_test.pt: arch 'mlp': classification needs embeddings of splits 'train' and 'test'"),
+    Case(9, "corrupt index.json", "embed --ckpt {run} --data {bad_index} --out {root}/e.pt", 2,
+         "bad_index/index.json: not readable as a wsrl convert index"),
+    Case(9, "checkpoint meta not a mapping", "convert {meta_list} --out {root}/g_meta", 1,
+         "meta_list.pt: entry 'meta' must be a mapping of names to values, got list"),
+    Case(10, "--steps 0", "fit --arch mlp --scene sphere_on_box --out {root}/f --steps 0", 2,
+         "argument --steps: must be a finite number >= 1, got 0"),
+    Case(10, "--steps -5", "fit --arch mlp --scene sphere_on_box --out {root}/f --steps -5", 2,
+         "argument --steps: must be a finite number >= 1, got -5"),
+    Case(10, "--batch-size 0", "fit --arch mlp --scene sphere_on_box --out {root}/f --batch-size 0", 2,
+         "argument --batch-size: must be a finite number >= 1"),
+    Case(10, "fit --lr -1", "fit --arch mlp --scene sphere_on_box --out {root}/f --lr -1", 2,
+         "argument --lr: must be a finite number > 0, got -1"),
+    Case(10, "--views 0", "scene sphere_on_box --out {root}/v --views 0", 2,
+         "argument --views: must be a finite number >= 1"),
+    Case(10, "--k 0", "bench classify {truncated} --k 0", 2,
+         "argument --k: must be a finite number >= 1"),
+    Case(10, "--epochs 0", "train --data {zoo} --out {root}/t --epochs 0", 2,
+         "argument --epochs: must be a finite number >= 1"),
+    Case(10, "--pairs-per-batch 0", "train --data {zoo} --out {root}/t --pairs-per-batch 0", 2,
+         "argument --pairs-per-batch: must be a finite number >= 1"),
+    Case(10, "train --lr nan", "train --data {zoo} --out {root}/t --lr nan", 2,
+         "argument --lr: must be a finite number > 0, got nan"),
+    Case(10, "--value-noise -1", "train --data {zoo} --out {root}/t --value-noise -1", 2,
+         "argument --value-noise: must be a finite number >= 0"),
+    Case(10, "--node-probes -2", "train --data {zoo} --out {root}/t2 --node-probes -2", 2,
+         "argument --node-probes: must be a finite number >= 0"),
+    Case(10, "--max-edges 0", "convert {good} --out {root}/g --max-edges 0", 2,
+         "argument --max-edges: must be a finite number >= 1"),
+    Case(11, "--arch naming a registered name for a Sequential", "convert {sequential} --arch mlp --out {root}/g", 1,
+         "'mlp' is a registered architecture, and this file defines a layout of its own"),
+    Case(11, "NaN in the scene box", "render {nan_box} --out {root}/png --views 1 --res 8", 1,
+         "nan_box.pt: bad architecture spec: arch 'mlp': scene box must be 6 finite numbers, min < max"),
+    Case(11, "random bytes", "convert {random} --out {root}/g_random", 1,
+         "random.pt: not a weights-only torch checkpoint (UnpicklingError"),
+    Case(12, "--version", "--version", 0,
+         "wsrl 0.2.0"),
+    Case(12, "--help states defaults", "fit --help", 0,
+         "--steps STEPS         default: 2000"),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def hostile_inputs(tiny_zoo, con_run, tmp_path_factory) -> dict[str, str]:
+    return write_hostile_inputs(tmp_path_factory.mktemp("hostile"), tiny_zoo, con_run)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_matrix(case: Case, hostile_inputs, tmp_path):
+    """Each case through ``python -m wsrl``: its exit code, its one-line answer, and never a traceback."""
+    result = wsrl(*(a.format(**hostile_inputs) for a in shlex.split(case.args)), cwd=tmp_path)
+    assert result.returncode == case.code, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Traceback" not in result.stdout + result.stderr
+    if case.code == 1:
+        line = next(line for line in result.stdout.splitlines() if line.startswith("FAILED "))
+    else:
+        line = (result.stderr if case.code else result.stdout).strip().splitlines()[-1 if case.code else 0]
+    assert case.says in line or (case.code == 0 and case.says in result.stdout), line
+    if case.code == 2 and not case.says.startswith("argument"):
+        assert result.stderr.count("\n") == 1 or result.stderr.splitlines()[-1].startswith("error: "), result.stderr
+    assert "weights_only=False" not in result.stdout + result.stderr  # never advise unpickling
+
+
+def test_resume_with_other_settings_writes_nothing(hostile_inputs, tmp_path):
+    run = Path(hostile_inputs["run"])
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    args = ("train", "--data", hostile_inputs["zoo"], "--out", str(run), "--resume", "--loss", "rec")
+    result = wsrl(*args, cwd=tmp_path)
+    assert result.returncode == 2 and "loss 'rec' (run: 'con')" in result.stderr
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+def test_fit_killed_in_a_batch_keeps_the_batches_before_and_resumes_to_the_same_weights(tmp_path):
+    """kill -9 after the first batch is written: a rerun fits the rest to the weights of an uninterrupted fit;
+    a rerun with another architecture is refused, not skipped."""
+    args = shlex.split("fit --arch mlp --scene sphere_on_box torus_and_cone --steps 500 --batch-size 1")
+    assert wsrl(*args, "--out", str(tmp_path / "whole"), cwd=tmp_path).returncode == 0
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "wsrl", *args, "--out", str(out)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 120
+    while not (out / "sphere_on_box.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (out / "sphere_on_box.pt").exists() and not (out / "torus_and_cone.pt").exists()
+    result = wsrl(*args, "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0 and "skipping 1 already fitted" in result.stdout
+    for name in ("sphere_on_box", "torus_and_cone"):
+        a, b = load_nerf(tmp_path / "whole" / f"{name}.pt"), load_nerf(out / f"{name}.pt")
+        assert all(torch.equal(a.tensors[k], b.tensors[k]) for k in a.tensors)
+    args[2] = "hash"
+    result = wsrl(*args, "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 2 and "already fitted with other settings: arch 'hash' (file: 'mlp')" in result.stderr
+
+
+def test_ctrl_c_exits_130_with_one_line_and_keeps_what_was_written(tmp_path):
+    out = tmp_path / "fit"
+    args = shlex.split("fit --arch mlp --scene sphere_on_box torus_and_cone --steps 2000 --batch-size 1")
+    proc = subprocess.Popen([sys.executable, "-m", "wsrl", *args, "--out", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.time() + 120
+    while not (out / "sphere_on_box.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "interrupted; what was written is kept, and a rerun resumes"
+    assert load_nerf(out / "sphere_on_box.pt").spec.name == "mlp"
+
+
+def test_a_full_disk_is_one_line_and_loses_nothing_written(hostile_inputs, tmp_path, monkeypatch, capsys):
+    from wsrl.cli.main import main
+
+    out = tmp_path / "graphs"
+    assert main(["convert", hostile_inputs["good"], "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    capsys.readouterr()
+    assert main(["convert", hostile_inputs["sequential"], "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left on device" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # no temporary files either
+
+
+def test_convert_into_a_folder_of_its_own_source_tree(hostile_folder, tmp_path):
+    for name in ("huge.pt", "integer.pt", "flat_box.pt"):
+        (hostile_folder / name).unlink()
+    shutil.rmtree(hostile_folder / "bomb")
+    out = hostile_folder / "graphs"
+    assert "converted 1, skipped 0" in wsrl("convert", str(hostile_folder), "--out", str(out), cwd=tmp_path).stdout
+    result = wsrl("convert", str(hostile_folder), "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0 and "FAILED" not in result.stdout
+    assert "left out 1 file(s) inside the output folder" in result.stdout and "converted 0, skipped 1" in result.stdout

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from wsrl import __version__
 from wsrl.encoder.config import ENCODER_PRESETS, MIN_POPULATION
@@ -46,11 +47,22 @@ class _Defaults(argparse.HelpFormatter):
         return super()._format_action(action)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def _at_least(kind: type, low: float, *, above: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite ``kind`` of at least ``low`` (above it with ``above``)."""
+    sign = ">" if above else ">="
+
+    def parse(text: str) -> float:
+        value = kind(text)
+        if not math.isfinite(value) or value < low or (above and value == low):
+            raise argparse.ArgumentTypeError(f"must be a finite number {sign} {low:g}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names it in "invalid int value: 'x'"
+    return parse
+
+
+_positive, _non_negative = _at_least(int, 1), _at_least(int, 0)
+_positive_float, _non_negative_float = _at_least(float, 0, above=True), _at_least(float, 0)
 
 
 def _add_reference_option(p: argparse.ArgumentParser) -> None:
@@ -112,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive, default=fit.batch_size, help="NeRFs trained together")
     p.add_argument("--points", type=_positive, default=fit.points, help="points per NeRF per step (distillation)")
     p.add_argument("--rays", type=_positive, default=fit.rays, help="rays per NeRF per step (photometric)")
-    p.add_argument("--lr", type=float, default=fit.lr)
+    p.add_argument("--lr", type=_positive_float, default=fit.lr)
     p.add_argument("--seed", type=int, default=fit.seed)
     p.add_argument("--render", action="store_true", help="also render held-out views and report PSNR")
     p.add_argument("--overwrite", action="store_true")
@@ -150,10 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--archs", nargs="+", default=list(train.archs), help="the architectures to train on (seen)")
     p.add_argument("--epochs", type=_positive, default=train.epochs)
     p.add_argument("--pairs-per-batch", type=_positive, default=train.pairs_per_batch)
-    p.add_argument("--lr", type=float, default=train.lr)
+    p.add_argument("--lr", type=_positive_float, default=train.lr)
     p.add_argument("--no-projector", action="store_true", help="SigLIP on the embeddings, not on a projection")
-    p.add_argument("--value-noise", type=float, default=train.value_noise, help="relative noise on training weights")
-    p.add_argument("--node-probes", type=int, default=train.node_probes,
+    p.add_argument("--value-noise", type=_non_negative_float, default=train.value_noise,
+                   help="relative noise on training weights")  # fmt: skip
+    p.add_argument("--node-probes", type=_non_negative, default=train.node_probes,
                    help="nodes carry their signals at R^3 world points (0: off)")  # fmt: skip
     p.add_argument("--output-readout", action=argparse.BooleanOptionalAction, default=train.output_readout,
                    help="pool the output nodes' states apart from the edges'")  # fmt: skip

@@ -4,14 +4,14 @@ benchmarks and the demo (the ``wsrl`` parser is :mod:`wsrl.cli.main`)."""
 from __future__ import annotations
 
 import argparse
-import os
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
 from wsrl.converters import find_checkpoints, read_checkpoint
-from wsrl.errors import WsrlError
+from wsrl.errors import WsrlError, about
 from wsrl.files import save_png
 from wsrl.nerf.archs import BENCHMARK_SEEN, get_arch, list_archs
 from wsrl.nerf.checkpoint import load_nerf, save_nerf, stack_fields
@@ -123,8 +123,10 @@ def writable_folder(folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise WsrlError(f"{folder}: output must be a folder, and a file is in the way") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise WsrlError(f"{folder}: output folder is not writable")
+    try:
+        tempfile.TemporaryFile(dir=folder).close()  # what a write will meet (os.access says yes to root anywhere)
+    except OSError as exc:
+        raise WsrlError(f"{folder}: output folder is not writable ({exc.strerror})") from None
     return folder
 
 
@@ -162,16 +164,22 @@ def cmd_convert(args: argparse.Namespace) -> int:
     """Convert checkpoints (files or directory trees) into parameter-graph shards."""
     from wsrl.graph.convert import convert
 
-    report = convert(checkpoint_sources(args.src), args.out, convert_options(args), args.workers, args.shard_size)
+    sources = checkpoint_sources(args.src, args.out)
+    report = convert(sources, args.out, convert_options(args), args.workers, args.shard_size)
     return print_convert_report(report)
 
 
-def checkpoint_sources(sources: list[str]) -> list[Path]:
-    """Checkpoint files of the given files and folders; none at all is an error."""
+def checkpoint_sources(sources: list[str], out: str | Path) -> list[Path]:
+    """Checkpoint files of the given files and folders but those inside the output folder ``out`` (its own
+    shards, when it lies in a source tree; said when any are left out); none at all is an error."""
     found = [p for src in sources for p in find_checkpoints(src)]
-    if not found:
+    own = Path(out).resolve()
+    kept = [p for p in found if not p.resolve().is_relative_to(own)]
+    if len(kept) < len(found):
+        print(f"left out {len(found) - len(kept)} file(s) inside the output folder {out}")
+    if not kept:
         raise WsrlError(f"no checkpoint files (*.pt, *.pth, *.ckpt) under {' '.join(sources)}")
-    return found
+    return kept
 
 
 def convert_options(args: argparse.Namespace):
@@ -258,6 +266,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from wsrl.graph.collection import GraphCollection
     from wsrl.search.store import embed_collection, probe_collection, weight_statistics_collection
 
+    writable_folder(Path(args.out).parent)  # before the embedding, not after it
     data = GraphCollection(args.data, args.archs)
     reference = GraphCollection(args.reference) if args.reference else None
     seen = {"seen_archs": list(args.seen)}
@@ -304,7 +313,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.bench_command == "classify":
         if split is None:
             raise WsrlError("classification is fitted on the train split and scored on test or val, not all")
-        result = classify(store, args.k, probe=args.probe, split=split, fit=args.fit, seed=args.seed)
+        with about(args.embeddings):
+            result = classify(store, args.k, probe=args.probe, split=split, fit=args.fit, seed=args.seed)
         for arch, acc in result["per_arch"].items():
             print(f"{arch:<16}{100 * acc:6.1f}%")
         means = {k: "n/a" if result[k] is None else f"{100 * result[k]:.1f}%" for k in ("seen_mean", "unseen_mean")}
@@ -313,7 +323,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"{name} seen mean {means['seen_mean']}  unseen mean {means['unseen_mean']}")
     else:
         ks = tuple(sorted({*RETRIEVAL_KS, args.k}))
-        result = retrieve(store, ks, split=split)
+        with about(args.embeddings):
+            result = retrieve(store, ks, split=split)
         for pair, row in result["pairs"].items():
             print(f"{pair:<32}" + "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
         means = "  ".join(f"recall@{k} {result[f'cross_arch_recall@{k}_mean']:.3f}" for k in ks)

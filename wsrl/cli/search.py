@@ -51,7 +51,7 @@ def cmd_index_add(args: argparse.Namespace) -> int:
     from wsrl.graph.convert import convert
 
     index = NeRFIndex.open(args.index)
-    sources = [str(p.resolve()) for p in checkpoint_sources(args.src)]
+    sources = [str(p.resolve()) for p in checkpoint_sources(args.src, index.root)]
     with writer_lock(index.root):
         report = convert(sources, index.root / GRAPHS_DIR, convert_options(args), args.workers)
         status = print_convert_report(report)

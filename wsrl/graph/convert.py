@@ -9,7 +9,8 @@ Output folder::
 Shards and the index are written atomically, shard first, so a killed run loses
 at most the unwritten shard. A rerun converts only files the index does not hold as they are now: a file is
 known by its resolved path, size and modification time, so the same file named twice (or relatively and
-absolutely) converts once, and a file replaced since is converted again and its old row dropped. One process
+absolutely) converts once, and a file replaced since, or converted before with other options (``--arch``,
+``--format``, ``--max-edges``), is converted again and its old row dropped. One process
 writes a folder at a time (:func:`~wsrl.files.writer_lock`). Workers convert in parallel
 (``multiprocessing``); one bad file never stops the batch.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -96,7 +97,8 @@ def _convert(
         ident = file_identity(source)
         identities.setdefault(ident["resolved"], (source, ident))
     known = {row.get("resolved", str(Path(row["source"]).resolve())): row for row in index}
-    current = {r for r, (_, ident) in identities.items() if r in known and _same_file(known[r], ident)}
+    options = asdict(opts)
+    current = {r for r, (_, ident) in identities.items() if r in known and _up_to_date(known[r], ident, options)}
     stale = {r for r in identities if r in known and r not in current}
     next_shard = 1 + max((row["shard"] for row in index), default=-1)  # before stale rows go: never reuse a shard
     index = [row for row in index if row.get("resolved", str(Path(row["source"]).resolve())) not in stale]
@@ -131,6 +133,7 @@ def _convert(
             rows.append(
                 {
                     **file_identity(source),
+                    "options": options,
                     "source": source,
                     "id": graph.object_id,
                     "arch": graph.arch,
@@ -152,6 +155,11 @@ def _convert(
     return report
 
 
-def _same_file(row: dict, identity: dict) -> bool:
-    """An index row of a wsrl before file identities matches by path alone."""
-    return "size" not in row or (row["size"], row.get("mtime_ns")) == (identity.get("size"), identity.get("mtime_ns"))
+def _up_to_date(row: dict, identity: dict, options: dict) -> bool:
+    """Whether ``row`` holds this very file converted with these options (rows of a wsrl before file identities
+    match by path alone, rows before recorded options were converted with the defaults)."""
+    same_file = "size" not in row or (row["size"], row.get("mtime_ns")) == (
+        identity.get("size"),
+        identity.get("mtime_ns"),
+    )
+    return same_file and row.get("options", asdict(ConvertOptions())) == options

@@ -109,7 +109,10 @@ def nerf_from_payload(payload: Any, source: str) -> NeRF:
     extra = set(tensors) - set(spec.tensor_shapes)
     if extra:
         raise WsrlError(f"{source}: unexpected tensors {sorted(extra)} for arch {spec.name!r}")
-    return NeRF(spec, {k: tensors[k].float() for k in spec.tensor_shapes}, dict(payload.get("meta") or {}))
+    meta = {} if payload.get("meta") is None else payload["meta"]
+    if not isinstance(meta, dict) or not all(isinstance(k, str) for k in meta):
+        raise WsrlError(f"{source}: entry 'meta' must be a mapping of names to values, got {type(meta).__name__}")
+    return NeRF(spec, {k: tensors[k].float() for k in spec.tensor_shapes}, dict(meta))
 
 
 def load_nerf(path: str | os.PathLike) -> NeRF:
