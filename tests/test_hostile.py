@@ -379,3 +379,32 @@ def test_convert_into_a_folder_of_its_own_source_tree(hostile_folder, tmp_path):
     result = wsrl("convert", str(hostile_folder), "--out", str(out), cwd=tmp_path)
     assert result.returncode == 0 and "FAILED" not in result.stdout
     assert "left out 1 file(s) inside the output folder" in result.stdout and "converted 0, skipped 1" in result.stdout
+
+
+def test_convert_killed_twice_resumes_to_the_bytes_of_an_uninterrupted_run(tmp_path):
+    from wsrl.nerf.archs import get_arch
+    from wsrl.nerf.checkpoint import unstack_field
+    from wsrl.nerf.fields.field import RadianceField
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i, nerf in enumerate(unstack_field(RadianceField.create(get_arch("mlp"), 120, seed=0))):
+        save_nerf(src / f"{i:03d}.pt", nerf)
+    args = ["convert", str(src), "--shard-size", "1", "--out"]
+    assert wsrl(*args, str(tmp_path / "whole"), cwd=tmp_path).returncode == 0
+    out = tmp_path / "killed"
+    for kills in range(2):
+        proc = subprocess.Popen([sys.executable, "-m", "wsrl", *args, str(out)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.time() + 120
+        while len(list(out.glob("shard_*.pt"))) < 30 * (kills + 1) and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert 0 < len(list(out.glob("shard_*.pt"))) < 120  # killed mid-way
+    assert wsrl(*args, str(out), cwd=tmp_path).returncode == 0
+
+    def files(folder: Path) -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in folder.iterdir() if p.name.startswith(("shard_", "index"))}
+
+    assert files(out) == files(tmp_path / "whole")
