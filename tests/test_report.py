@@ -162,5 +162,8 @@ def test_demo_runs_every_step(con_run, tmp_path, monkeypatch, capsys):
     assert set(results["trained_minus"]) == {"untrained", "weight_statistics", "probe"}
     for name in ("search.png", "report/results.md", "report/tsne_class.png", "report/retrieval.png", "run/last.pt"):
         assert (out / name).stat().st_size > 0, name
-    assert main(command) == 0  # everything done: resumes, rewrites the report, searches the same index
-    assert "demo finished" in capsys.readouterr().out
+    written = (out / "report" / "results.json").stat().st_mtime_ns
+    assert main(command) == 0  # everything done: resumes, keeps the report, searches the same index
+    again = capsys.readouterr().out
+    assert "demo finished" in again and "| trained − probe |" in again
+    assert (out / "report" / "results.json").stat().st_mtime_ns == written

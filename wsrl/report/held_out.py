@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from wsrl.files import save_json, save_text
+from wsrl.files import load_json, save_json, save_text
 from wsrl.graph.collection import GraphCollection
 from wsrl.report.bench_all import METHODS, retrieval_picture, stores, tsne_pictures
 from wsrl.search.protocol import leave_one_out, paired_difference
@@ -42,8 +42,15 @@ def held_out_report(
     data_dir: str | os.PathLike, ckpt: str | os.PathLike, out: str | os.PathLike, seed: int = 0
 ) -> dict:
     """Embed a labelled collection with the encoder and every baseline, score each leave-one-out, write the
-    report folder; returns ``results.json``'s dict."""
+    report folder; returns ``results.json``'s dict. A finished report of the same collection, encoder and seed
+    in ``out`` is returned as it is (``results.json`` is written last, so it exists only when all else does)."""
     started, out = time.time(), Path(out)
+    if (out / "results.json").exists():
+        done = load_json(out / "results.json", "held-out report")
+        if isinstance(done, dict) and (done.get("data"), done.get("ckpt"), done.get("seed")) == (
+            str(data_dir), str(ckpt), seed
+        ):
+            return done
     data = GraphCollection(data_dir)
     data.require(labels=True, splits=True, what="the held-out report")
     by_method, pooled = stores(data, ckpt, seed)
@@ -53,6 +60,7 @@ def held_out_report(
     results = {
         "data": str(data_dir),
         "ckpt": str(ckpt),
+        "seed": seed,
         "methods": loo,
         "trained_minus": {m: paired_difference(loo["trained"], loo[m]) for m in METHODS[1:]},
     }
