@@ -80,7 +80,8 @@ def read_nf2vec(state: dict, source: str, arch: str | None = None) -> NeRF:
             raise ConversionError(f"{source}: unknown architecture {arch!r} (see `wsrl archs`)")
         spec = _spec_by_name(arch, state, source)
     else:
-        get_tensor(source, state, "mlp_base.params")
+        if not isinstance(state.get("mlp_base.params"), Tensor):
+            get_tensor(source, state, "mlp_base.params")  # the one-line error for a missing tensor
         candidates = _candidates(state)
         by_folder = [s for s in candidates if s.name == folder_arch]
         if by_folder:

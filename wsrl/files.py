@@ -125,10 +125,12 @@ def load_failure(exc: Exception) -> str:
     return f"{type(exc).__name__}: {reason[:300]}" if reason else type(exc).__name__
 
 
-def load_torch(path: str | os.PathLike, what: str = "wsrl file") -> Any:
-    """``torch.load(weights_only=True)`` on CPU; a missing or unreadable file is a one-line :class:`WsrlError`."""
+def load_torch(path: str | os.PathLike, what: str = "wsrl file", mmap: bool = False) -> Any:
+    """``torch.load(weights_only=True)`` on CPU; a missing or unreadable file is a one-line :class:`WsrlError`.
+    ``mmap`` maps the file instead of reading it (tensors are read when touched; safe for wsrl's own files,
+    which are replaced by a rename and never rewritten in place)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except FileNotFoundError:
         raise WsrlError(f"{path}: no such {what}") from None
     except Exception as exc:  # torch raises many types for corrupt / unsafe files

@@ -17,45 +17,58 @@ the choice.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 from torch import Tensor
-from torch_geometric.data import Data
 
 from wsrl.errors import WsrlError
+from wsrl.graph.param_graph import ParamGraph, param_graph
 from wsrl.graph.schema import DEFAULT_MAX_EDGES, EDGE_TYPES, NODE_TYPES
 from wsrl.nerf.archs import ArchSpec
 from wsrl.nerf.checkpoint import NeRF
 
 
 class _Builder:
-    """Accumulates node and edge blocks, then concatenates them once."""
+    """Accumulates node and edge blocks, then concatenates them once. Without ``structure`` it keeps only the
+    parameter values (a graph's template comes from :func:`graph_template`)."""
 
-    def __init__(self) -> None:
-        self.n_nodes = 0
+    def __init__(self, structure: bool = True) -> None:
+        self.structure = structure
+        self.n_nodes = self.n_edges = 0
         self.nodes: list[Tensor] = []
         self.edges: list[Tensor] = []
-        self.attrs: list[Tensor] = []
+        self.metas: list[Tensor] = []
+        self.values: list[Tensor] = []
 
     def add_nodes(self, count: int, layer: int, node_type: str, positions: Tensor | None = None) -> Tensor:
         ids = torch.arange(self.n_nodes, self.n_nodes + count)
-        pos = torch.full((count,), -1, dtype=torch.long) if positions is None else positions.long()
-        kind = torch.full((count,), NODE_TYPES[node_type])
-        self.nodes.append(torch.stack([torch.full((count,), layer), pos, kind], 1))
+        if self.structure:
+            pos = torch.full((count,), -1, dtype=torch.long) if positions is None else positions.long()
+            kind = torch.full((count,), NODE_TYPES[node_type])
+            self.nodes.append(torch.stack([torch.full((count,), layer), pos, kind], 1))
         self.n_nodes += count
         return ids
 
     def add_edges(
-        self, src: Tensor, dst: Tensor, value: Tensor, layer: int, edge_type: str, position: Tensor | None = None
-    ) -> None:
+        self, src: Tensor | None, dst: Tensor | None, value: Tensor, layer: int, edge_type: str,
+        position: Tensor | None = None,
+    ) -> None:  # fmt: skip
+        """Edges ``src -> dst`` (same shape as ``value``; ignored, and may be None, without ``structure``)."""
         e = value.numel()
-        pos = torch.full((e, 3), -1.0) if position is None else position.float()
-        meta = torch.tensor([float(layer), float(EDGE_TYPES[edge_type])]).expand(e, 2)
-        self.edges.append(torch.stack([src.reshape(-1), dst.reshape(-1)]))
-        self.attrs.append(torch.cat([value.reshape(-1, 1).float(), meta, pos], 1))
+        self.n_edges += e
+        self.values.append(value.reshape(-1).float())
+        if self.structure:
+            pos = torch.full((e, 3), -1.0) if position is None else position.float()
+            meta = torch.tensor([float(layer), float(EDGE_TYPES[edge_type])]).expand(e, 2)
+            self.edges.append(torch.stack([src.reshape(-1), dst.reshape(-1)]))
+            self.metas.append(torch.cat([meta, pos], 1))
 
-    def data(self) -> Data:
-        edge_index, edge_attr = torch.cat(self.edges, 1), torch.cat(self.attrs)
-        return Data(x=torch.cat(self.nodes), edge_index=edge_index, edge_attr=edge_attr, num_nodes=self.n_nodes)
+    def value(self) -> Tensor:
+        return torch.cat(self.values)
+
+    def template(self) -> dict[str, Tensor]:
+        return {"x": torch.cat(self.nodes), "edge_index": torch.cat(self.edges, 1), "edge_meta": torch.cat(self.metas)}
 
 
 def _kept_rows(table: Tensor, spec: ArchSpec, max_edges: int) -> Tensor:
@@ -116,10 +129,56 @@ def _add_mlp(
     return layer_ids[-1]
 
 
-def nerf_to_graph(nerf: NeRF, max_edges: int = DEFAULT_MAX_EDGES) -> Data:
-    """The parameter graph of ``nerf`` (schema in the module docstring)."""
-    spec, t = nerf.spec, nerf.tensors
+def nerf_to_graph(nerf: NeRF, max_edges: int = DEFAULT_MAX_EDGES) -> ParamGraph:
+    """The parameter graph of ``nerf`` (schema in the module docstring): its values, read from its tensors, on
+    the template of its architecture (built once, :func:`graph_template`)."""
+    return graph_of(nerf.spec, *nerf_values(nerf, max_edges), nerf.meta, max_edges)
+
+
+def nerf_values(nerf: NeRF, max_edges: int = DEFAULT_MAX_EDGES) -> tuple[Tensor, Tensor | None]:
+    """The graph's parameter values in edge order, and the hash rows it keeps (None without a hash grid): all a
+    conversion worker sends back."""
+    b = _Builder(structure=False)
+    rows = _build(b, nerf, max_edges)
+    return b.value(), rows
+
+
+def graph_of(
+    spec: ArchSpec, value: Tensor, rows: Tensor | None, meta: dict, max_edges: int = DEFAULT_MAX_EDGES
+) -> ParamGraph:
+    """The graph of ``spec`` with these values and kept hash rows (:func:`nerf_values`) and the NeRF's ``meta``."""
+    uncut = rows is None or len(rows) == spec.grid_entries
+    template = graph_template(spec, max_edges) if uncut else _template(spec, max_edges, rows)
+    graph = param_graph(template, value)
+    if rows is not None:
+        graph.grid_kept = len(rows) / spec.grid_entries
+    graph.arch = spec.name
+    graph.spec = spec.to_dict()
+    graph.object_id = str(meta.get("object_id", ""))
+    graph.class_label = int(meta.get("class_label", -1))
+    graph.split = str(meta.get("split", ""))
+    graph.source = str(meta.get("source", ""))
+    return graph
+
+
+@lru_cache(maxsize=64)
+def graph_template(spec: ArchSpec, max_edges: int = DEFAULT_MAX_EDGES) -> dict[str, Tensor]:
+    """The structure every graph of ``spec`` shares when its hash grid (if any) is whole: ``x``, ``edge_index``,
+    ``edge_meta`` (and ``grid_rows``); built from a NeRF of zeros, since no value decides the structure."""
+    return _template(spec, max_edges, None)
+
+
+def _template(spec: ArchSpec, max_edges: int, rows: Tensor | None) -> dict[str, Tensor]:
+    """The template of ``spec`` with the hash rows ``rows`` kept (``None``: as the budget decides for zeros)."""
     b = _Builder()
+    zeros = NeRF(spec, {k: torch.zeros(shape) for k, shape in spec.tensor_shapes.items()})
+    rows = _build(b, zeros, max_edges, rows)
+    return b.template() | ({} if rows is None else {"grid_rows": rows})
+
+
+def _build(b: _Builder, nerf: NeRF, max_edges: int, rows: Tensor | None = None) -> Tensor | None:
+    """Add the nodes and edges of ``nerf`` to ``b``; returns the hash rows kept (``rows`` if given), else None."""
+    spec, t = nerf.spec, nerf.tensors
     n_in, n_out = spec.encoding_width, spec.n_outputs
     inputs = b.add_nodes(n_in, 1, "input", torch.arange(n_in))
     weights = [t[f"mlp.{i}"] for i in range(len(spec.mlp_shapes))]
@@ -144,44 +203,35 @@ def nerf_to_graph(nerf: NeRF, max_edges: int = DEFAULT_MAX_EDGES) -> Data:
         planes = t["planes"]  # [3, R, R, C]
         r, c = planes.shape[1], planes.shape[3]
         cells = b.add_nodes(3 * r * r, 0, "plane_cell")
-        coords = torch.linspace(-1.0, 1.0, r)
-        p, i, j = torch.meshgrid(torch.arange(3.0), coords, coords, indexing="ij")  # i: H (v), j: W (u)
-        cell_pos = torch.stack([p, j, i], -1).reshape(-1, 1, 3).expand(-1, c, 3)
-        feat = inputs[n_in - c :]
-        b.add_edges(
-            cells[:, None].expand(-1, c),
-            feat.expand(len(cells), -1),
-            planes.reshape(-1, c),
-            1,
-            "triplane",
-            cell_pos.reshape(-1, 3),
-        )
+        if not b.structure:
+            b.add_edges(None, None, planes, 1, "triplane")
+        else:
+            coords = torch.linspace(-1.0, 1.0, r)
+            p, i, j = torch.meshgrid(torch.arange(3.0), coords, coords, indexing="ij")  # i: H (v), j: W (u)
+            cell_pos = torch.stack([p, j, i], -1).reshape(-1, 1, 3).expand(-1, c, 3)
+            feat = inputs[n_in - c :]
+            src, dst = cells[:, None].expand(-1, c), feat.expand(len(cells), -1)
+            b.add_edges(src, dst, planes.reshape(-1, c), 1, "triplane", cell_pos.reshape(-1, 3))
     if spec.family == "hash":
         table = t["grid"]
-        budget = max_edges - sum(a.shape[0] for a in b.attrs)
+        budget = max_edges - b.n_edges
         if budget < len(spec.grid_levels) * spec.hash_features:
             raise WsrlError(
                 f"arch {spec.name!r}: max_edges={max_edges} leaves no room for the hash grid after the networks' "
                 f"{max_edges - budget} edges (need at least one entry per level)"
             )
-        rows = _kept_rows(table, spec, budget)
+        rows = _kept_rows(table, spec, budget) if rows is None else rows
+        entries = b.add_nodes(len(rows), 0, "hash_entry")
+        kept = table if len(rows) == len(table) else table[rows]  # rows are sorted: all of them is the table
+        if not b.structure:
+            b.add_edges(None, None, kept, 1, "hash")
+            return rows
         f = spec.hash_features
         level_of_row = torch.cat([torch.full((lv.n_entries,), i) for i, lv in enumerate(spec.grid_levels)])[rows]
-        entries = b.add_nodes(len(rows), 0, "hash_entry")
         dst = inputs[level_of_row[:, None] * f + torch.arange(f)]
         denom = max(len(spec.grid_levels) - 1, 1)
         pos = torch.stack([level_of_row / denom, -torch.ones(len(rows)), -torch.ones(len(rows))], 1)
         edge_pos = pos[:, None].expand(-1, f, 3).reshape(-1, 3)
-        b.add_edges(entries[:, None].expand(-1, f), dst, table[rows], 1, "hash", edge_pos)
-        graph = b.data()
-        graph.grid_rows = rows
-        graph.grid_kept = len(rows) / table.shape[0]
-    else:
-        graph = b.data()
-    graph.arch = spec.name
-    graph.spec = spec.to_dict()
-    graph.object_id = str(nerf.meta.get("object_id", ""))
-    graph.class_label = int(nerf.meta.get("class_label", -1))
-    graph.split = str(nerf.meta.get("split", ""))
-    graph.source = str(nerf.meta.get("source", ""))
-    return graph
+        b.add_edges(entries[:, None].expand(-1, f), dst, kept, 1, "hash", edge_pos)
+        return rows
+    return None

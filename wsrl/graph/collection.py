@@ -20,12 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from wsrl.errors import WsrlError
-from wsrl.files import has_envelope, save_torch
+from wsrl.files import has_envelope, load_torch, save_torch
 from wsrl.graph.build import nerf_to_graph
 from wsrl.graph.files import FORMAT, INDEX_FILE, load_shard, pack_graphs, read_index, unpack_graphs
 from wsrl.graph.schema import SCHEMA_VERSION
@@ -156,7 +155,10 @@ class GraphCollection:
     def _zoo_graphs(self, arch: str) -> list[Data]:
         """The cached graphs of ``arch``, built (again) when missing or of another graph schema."""
         path = self.cache_dir / f"graphs_{arch}.pt"
-        packed = torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
+        try:
+            packed = load_torch(path, "graph cache", mmap=True) if path.exists() else None
+        except WsrlError:  # a cache cut short (a killed build) is built again
+            packed = None
         if not has_envelope(packed, FORMAT, SCHEMA_VERSION):
             entries = self.select(arch)
             bar = tqdm(entries, desc=f"graphs {arch}", leave=False, disable=not self.progress)

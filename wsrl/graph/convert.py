@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from wsrl.converters import ConversionError, read_checkpoint
 from wsrl.files import save_json, save_torch, writer_lock
-from wsrl.graph.build import nerf_to_graph
+from wsrl.graph.build import graph_of, nerf_values
 from wsrl.graph.files import INDEX_FILE, pack_graphs, read_index
 from wsrl.graph.schema import DEFAULT_MAX_EDGES
 
@@ -49,15 +49,13 @@ class ConvertReport:
     failures: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _convert_one(job: tuple[str, ConvertOptions]) -> tuple[str, Data | None, str | None]:
+def _convert_one(job: tuple[str, ConvertOptions]) -> tuple[str, tuple | None, str | None]:
+    """Read one checkpoint: its spec, graph values, kept hash rows and meta (small to send back from a worker:
+    the graph's structure is the main process's cached template), or the one-line reason it failed."""
     source, opts = job
     try:
         nerf = read_checkpoint(source, opts.fmt, opts.arch)
-        graph = nerf_to_graph(nerf, opts.max_edges)
-        graph.source = source
-        if not graph.object_id:
-            graph.object_id = source
-        return source, graph, None
+        return source, (nerf.spec, *nerf_values(nerf, opts.max_edges), nerf.meta), None
     except ConversionError as exc:
         return source, None, str(exc)
     except Exception as exc:  # a reader bug must not kill the batch either; report it loudly
@@ -125,10 +123,15 @@ def _convert(
     pool = get_context("spawn").Pool(workers) if workers > 1 and len(jobs) > 1 else None
     results = pool.imap(_convert_one, jobs, chunksize=4) if pool else map(_convert_one, jobs)
     try:
-        for source, graph, error in tqdm(results, total=len(jobs), desc="convert", disable=not progress):
-            if graph is None:
+        for source, read, error in tqdm(results, total=len(jobs), desc="convert", disable=not progress):
+            if read is None:
                 report.failures.append((source, error or "unknown error"))
                 continue
+            spec, value, kept, meta = read
+            graph = graph_of(spec, value, kept, meta, opts.max_edges)
+            graph.source = source
+            if not graph.object_id:
+                graph.object_id = source
             buffer.append(graph)
             rows.append(
                 {

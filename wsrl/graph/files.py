@@ -1,17 +1,17 @@
 """Graph files: many parameter graphs packed into one weights-only torch file, values apart from structure.
 
-Within one architecture every graph has the same nodes, edges and edge attributes but the parameter values
-(hash grids cut to an edge budget are the exception: the kept rows differ). A packed file stores each distinct
-structure once, as a **template** (``x``, ``edge_index`` and the edge attributes but the value), and each graph
-as a template number plus its value vector, so its bytes are about the checkpoint's own::
+Graphs of one structure share a template (:mod:`wsrl.graph.param_graph`), so a packed file stores each distinct
+template once, each distinct architecture spec once, and per graph only its values and a few columns of
+metadata; its bytes are about those of the checkpoints it came from::
 
     {"format": "wsrl.graphs", "version": SCHEMA_VERSION,
-     "templates": [{"x", "edge_index", "edge_meta", "grid_rows"?}, ...],   # edge_meta: edge_attr[:, 1:]
-     "template": [G] template of each graph, "values": all graphs' values concatenated, "edge_ptr": [G + 1],
-     "meta": per graph}
+     "templates": [{"x", "edge_index", "edge_meta", "grid_rows"?}, ...], "template": [G] (a template per graph),
+     "values": every graph's values concatenated (float32, or float16 when written so), "edge_ptr": [G + 1],
+     "specs": [spec dicts], "spec": [G], "arch", "object_id", "split", "source": [G] strings, "class_label": [G]}
 
 ``wsrl convert`` writes its shards this way and zoo caches use it too; files of another schema version are
-refused by name (convert again). Unpacked graphs of one template share its ``x`` and ``edge_index`` tensors.
+refused by name (convert again). Unpacked graphs of one template share its tensors, and their values are views
+of the file's: loading copies nothing per graph.
 """
 
 from __future__ import annotations
@@ -25,57 +25,70 @@ from torch_geometric.data import Data
 
 from wsrl.errors import WsrlError
 from wsrl.files import envelope, load_json, load_torch, open_envelope
+from wsrl.graph.param_graph import ParamGraph, param_graph, parts, template_of
 from wsrl.graph.schema import SCHEMA_VERSION
+from wsrl.nerf.checkpoint import check_values
 
 RECONVERT = "; convert the checkpoints again"
 INDEX_FILE = "index.json"  # wsrl convert's table of converted NeRFs, one row per graph
-GRAPH_META = ("arch", "spec", "object_id", "class_label", "split", "source")
+COLUMNS = ("arch", "object_id", "split", "source")  # per-graph string columns; class_label and spec beside them
 FORMAT = "wsrl.graphs"  # its version is the graph SCHEMA_VERSION
-
-
-def _template(g: Data) -> dict[str, Tensor]:
-    """What a graph shares with every other graph of its structure: all but the parameter values."""
-    rows = {"grid_rows": g.grid_rows} if getattr(g, "grid_rows", None) is not None else {}
-    return {"x": g.x, "edge_index": g.edge_index, "edge_meta": g.edge_attr[:, 1:], **rows}
+VALUE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
 def _same(a: dict[str, Tensor], b: dict[str, Tensor]) -> bool:
     return a.keys() == b.keys() and all(a[k].shape == b[k].shape and torch.equal(a[k], b[k]) for k in a)
 
 
-def pack_graphs(graphs: Sequence[Data]) -> dict:
-    """One dict of tensors: each distinct graph structure once, then every graph's values and metadata."""
+def pack_graphs(graphs: Sequence[Data], values: str = "float32") -> dict:
+    """One dict of tensors: each distinct template and spec once, then every graph's values (stored as
+    ``values``, a key of :data:`VALUE_DTYPES`) and metadata columns."""
     templates: list[dict[str, Tensor]] = []
-    by_size: dict[tuple[int, int], list[int]] = {}  # (nodes, edges) -> templates of that size
-    numbers = []
+    by_tensors: dict[tuple[int, ...], int] = {}  # graphs built or loaded together share template tensors
+    by_size: dict[tuple[int, int], list[int]] = {}  # others are compared by content
+    numbers, specs, spec_numbers = [], [], []
     for g in graphs:
-        mine = _template(g)
-        same = by_size.setdefault((g.num_nodes, g.num_edges), [])
-        number = next((i for i in same if _same(templates[i], mine)), None)
+        mine = template_of(g)
+        key = tuple(id(v) for v in mine.values())
+        number = by_tensors.get(key)
         if number is None:
-            number = len(templates)
-            templates.append({k: v.contiguous() for k, v in mine.items()})
-            same.append(number)
+            same = by_size.setdefault((g.num_nodes, g.num_edges), [])
+            number = next((i for i in same if _same(templates[i], mine)), None)
+            if number is None:
+                number = len(templates)
+                templates.append({k: v.contiguous() for k, v in mine.items()})
+                same.append(number)
+            by_tensors[key] = number
         numbers.append(number)
+        if g.spec not in specs:
+            specs.append(g.spec)
+        spec_numbers.append(specs.index(g.spec))
     n_edges = torch.tensor([g.num_edges for g in graphs])
+    value = torch.cat([parts(g)[0] for g in graphs]) if graphs else torch.zeros(0)
     return envelope(FORMAT, SCHEMA_VERSION, {
         "templates": templates,
         "template": torch.tensor(numbers, dtype=torch.long),
-        "values": torch.cat([g.edge_attr[:, 0] for g in graphs]) if graphs else torch.zeros(0),
+        "values": value.to(VALUE_DTYPES[values]),
         "edge_ptr": torch.cat([torch.zeros(1, dtype=torch.long), n_edges.cumsum(0)]),
-        "meta": [{k: getattr(g, k) for k in GRAPH_META} for g in graphs],
+        "specs": specs,
+        "spec": torch.tensor(spec_numbers, dtype=torch.long),
+        "class_label": torch.tensor([int(g.class_label) for g in graphs], dtype=torch.long),
+        **{k: [str(getattr(g, k)) for g in graphs] for k in COLUMNS},
     })  # fmt: skip
 
 
-def _check_packed(packed: dict, source: str) -> None:
-    """Every graph's template exists and matches its value count; values are finite (one line naming the file)."""
+def _check_packed(packed: dict, source: str) -> Tensor:
+    """The values as float32, once every graph's template and spec exist and its value count matches (one line
+    naming the file otherwise)."""
     try:
         templates, numbers, values, ptr = packed["templates"], packed["template"], packed["values"], packed["edge_ptr"]
-        n_graphs = len(packed["meta"])
+        n_graphs = len(packed["class_label"])
         sizes = torch.tensor([t["edge_meta"].shape[0] for t in templates] or [0])
         ok = (
-            len(numbers) == n_graphs == len(ptr) - 1
+            len(numbers) == n_graphs == len(ptr) - 1 == len(packed["spec"])
+            and all(len(packed[k]) == n_graphs for k in COLUMNS)
             and bool(((numbers >= 0) & (numbers < len(templates))).all())
+            and bool(((packed["spec"] >= 0) & (packed["spec"] < len(packed["specs"]))).all())
             and torch.equal(ptr.diff(), sizes[numbers])
             and int(ptr[-1]) == values.numel()
         )
@@ -83,34 +96,35 @@ def _check_packed(packed: dict, source: str) -> None:
         raise WsrlError(f"{source}: malformed wsrl graph file ({type(exc).__name__}: {exc})"[:300]) from None
     if not ok:
         raise WsrlError(f"{source}: malformed wsrl graph file (templates, value counts and graphs disagree)")
-    if not bool(torch.isfinite(values).all()):
-        raise WsrlError(f"{source}: tensor 'values' contains NaN or Inf")
+    if not isinstance(values, Tensor) or values.dtype not in VALUE_DTYPES.values():
+        raise WsrlError(f"{source}: tensor 'values' must be float32 or float16")
+    return check_values(source, "values", values)
 
 
-def unpack_graphs(packed: dict, source: str = "packed graphs") -> list[Data]:
+def unpack_graphs(packed: dict, source: str = "packed graphs") -> list[ParamGraph]:
     """Inverse of :func:`pack_graphs`; graphs of another schema version are refused (convert again)."""
     open_envelope(packed, FORMAT, SCHEMA_VERSION, source, "wsrl graph file", RECONVERT)
-    _check_packed(packed, source)
-    templates, values, ptr = packed["templates"], packed["values"], packed["edge_ptr"].tolist()
-    out = []
-    for i, (number, meta) in enumerate(zip(packed["template"].tolist(), packed["meta"], strict=True)):
-        t = templates[number]
-        g = Data(
-            x=t["x"],
-            edge_index=t["edge_index"],
-            edge_attr=torch.cat([values[ptr[i] : ptr[i + 1], None], t["edge_meta"]], 1),
-            num_nodes=t["x"].shape[0],
-            **{"source": "", **meta},
-        )
-        if "grid_rows" in t:
-            g.grid_rows = t["grid_rows"]
-        out.append(g)
-    return out
+    values = _check_packed(packed, source)
+    templates, specs, ptr = packed["templates"], packed["specs"], packed["edge_ptr"].tolist()
+    columns = zip(
+        packed["template"].tolist(), packed["spec"].tolist(), packed["class_label"].tolist(),
+        *(packed[k] for k in COLUMNS), strict=True,
+    )  # fmt: skip
+    return [
+        param_graph(
+            templates[t],
+            values[ptr[i] : ptr[i + 1]],
+            spec=specs[s],
+            class_label=label,
+            **dict(zip(COLUMNS, strings, strict=True)),
+        )  # fmt: skip
+        for i, (t, s, label, *strings) in enumerate(columns)
+    ]
 
 
 def load_shard(path: str | os.PathLike) -> list[Data]:
-    """Graphs of one shard (weights-only load)."""
-    return unpack_graphs(load_torch(path, "graph file"), str(path))
+    """Graphs of one shard (weights-only, memory-mapped load)."""
+    return unpack_graphs(load_torch(path, "graph file", mmap=True), str(path))
 
 
 def read_index(path: str | os.PathLike) -> list[dict]:

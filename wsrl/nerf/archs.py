@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from wsrl.errors import WsrlError
@@ -107,7 +108,7 @@ class ArchSpec:
         ):
             raise WsrlError(f"arch {self.name!r}: scene box must be 6 finite numbers, min < max, got {list(self.aabb)}")
 
-    # -- derived sizes -------------------------------------------------------------
+    # -- derived sizes (computed once: a spec never changes, and readers and graph builders ask often) -----
     @property
     def encoding_width(self) -> int:
         """Width of the MLP's input before tcnn's padding."""
@@ -123,19 +124,19 @@ class ArchSpec:
         """Width of the colour head's input before padding: SH, geo features, appearance."""
         return self.head_sh_degree**2 + self.n_outputs - 1 + self.head_appearance
 
-    @property
+    @cached_property
     def head_shapes(self) -> list[tuple[int, int]]:
         """``[out, in]`` of the colour head's matrices (empty without a head)."""
         if self.head_layers < 0:
             return []
         return mlp_matrix_shapes(self.head_inputs, self.head_width, self.head_layers, 3, self.align)
 
-    @property
+    @cached_property
     def mlp_shapes(self) -> list[tuple[int, int]]:
         """``[out, in]`` of every weight matrix, tcnn padding included."""
         return mlp_matrix_shapes(self.encoding_width, self.hidden_width, self.hidden_layers, self.n_outputs, self.align)
 
-    @property
+    @cached_property
     def grid_levels(self) -> list[GridLevel]:
         """Hash-grid levels (empty for other families)."""
         if self.family != "hash":
@@ -145,12 +146,12 @@ class ArchSpec:
             flavour=self.hash_flavour,
         )  # fmt: skip
 
-    @property
+    @cached_property
     def grid_entries(self) -> int:
         """Rows of the concatenated hash table."""
         return sum(level.n_entries for level in self.grid_levels)
 
-    @property
+    @cached_property
     def tensor_shapes(self) -> dict[str, tuple[int, ...]]:
         """Name and shape of every tensor a NeRF of this architecture holds."""
         shapes: dict[str, tuple[int, ...]] = {f"mlp.{i}": s for i, s in enumerate(self.mlp_shapes)}
@@ -168,7 +169,7 @@ class ArchSpec:
             shapes["grid"] = (self.grid_entries, self.hash_features)
         return shapes
 
-    @property
+    @cached_property
     def n_params(self) -> int:
         """Stored parameters, tcnn padding included."""
         total = 0

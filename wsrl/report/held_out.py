@@ -48,7 +48,9 @@ def held_out_report(
     if (out / "results.json").exists():
         done = load_json(out / "results.json", "held-out report")
         if isinstance(done, dict) and (done.get("data"), done.get("ckpt"), done.get("seed")) == (
-            str(data_dir), str(ckpt), seed
+            str(data_dir),
+            str(ckpt),
+            seed,
         ):
             return done
     data = GraphCollection(data_dir)
