@@ -105,13 +105,14 @@ def test_embed_and_bench_cli(tiny_zoo, tmp_path, capsys):
 
 
 def test_augment_values_perturbs_only_values_and_leaves_the_input_intact():
-    from torch_geometric.data import Batch, Data
+    from torch_geometric.data import Batch
 
+    from wsrl.graph.param_graph import ParamGraph
     from wsrl.train.trainer import augment_values
 
-    attr = torch.cat([torch.linspace(-1.0, 1.0, 4000)[:, None], torch.arange(4000.0)[:, None].expand(-1, 6)], 1)
-    graphs = Batch.from_data_list([Data(x=torch.zeros(2, 3), edge_index=torch.zeros(2, 4000, dtype=torch.long))])
-    graphs.edge_attr = attr.clone()
+    attr = torch.cat([torch.linspace(-1.0, 1.0, 4000)[:, None], torch.arange(4000.0)[:, None].expand(-1, 5)], 1)
+    one = ParamGraph(x=torch.zeros(2, 3), edge_index=torch.zeros(2, 4000, dtype=torch.long), edge_attr=attr.clone())
+    graphs = Batch.from_data_list([one])
     a = augment_values(graphs, 0.2, torch.Generator().manual_seed(0))
     b = augment_values(graphs, 0.2, torch.Generator().manual_seed(0))
     assert torch.equal(a.edge_attr, b.edge_attr)  # deterministic for a generator

@@ -17,6 +17,7 @@ neurons of a NeRF permutes graph nodes and leaves the embedding unchanged.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 from torch_geometric.nn import MessagePassing
@@ -25,6 +26,7 @@ from torch_geometric.utils import scatter
 from wsrl.encoder.config import ENCODER_PRESETS, EncoderConfig
 from wsrl.encoder.standardize import FEATURE_EPS, Moments, apply_moments, domain_groups, standardize_moments
 from wsrl.errors import WsrlError
+from wsrl.graph.param_graph import param_graph, parts
 from wsrl.graph.probe import node_probe_features
 from wsrl.graph.schema import EDGE_COLUMNS, EDGE_TYPES, NODE_TYPES, EdgeColumn, NodeColumn
 from wsrl.graph.statistics import STATS_DIM, STATS_EPS, STATS_REL_EPS, edge_statistics
@@ -86,7 +88,12 @@ class EdgeFeatures(nn.Module):
         phase = value * self.freqs
         scalars = torch.cat([value, torch.sin(phase), torch.cos(phase), pos_scale], 1)
         layer = edge_attr[:, EdgeColumn.LAYER].long().clamp(0, MAX_LAYER)
-        return self.value(scalars) + self.layer(layer) + self.kind(edge_attr[:, EdgeColumn.TYPE].long())
+        codes = torch.stack([layer, edge_attr[:, EdgeColumn.TYPE].long() + MAX_LAYER + 1], 1)
+        # value MLP + layer embedding + type embedding, with the two lookups summed in one pass and added by the
+        # last layer's matrix product (memory passes over [E, width] are what an edge costs on a CPU)
+        codes_sum = F.embedding_bag(codes, torch.cat([self.layer.weight, self.kind.weight]), mode="sum")
+        first, _, last = self.value
+        return torch.addmm(codes_sum, torch.relu(first(scalars)), last.weight.t()).add_(last.bias)
 
 
 class EdgeNodeBlock(MessagePassing):
@@ -106,11 +113,16 @@ class EdgeNodeBlock(MessagePassing):
         # the last block's node states are never read (the readout pools edges): no node update there
         self.node_mlp = mlp(3 * width, 2 * width, width) if update_nodes else None
 
-    def forward(self, h: Tensor, edge_index: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, h: Tensor, edge_index: Tensor, e: Tensor, ends: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``ends``: :func:`edge_ends` of ``edge_index`` (computed here when not given)."""
         hn, en = self.node_norm(h), self.edge_norm(e)
-        src, dst = edge_index
+        ends = edge_ends(edge_index, h.shape[0]) if ends is None else ends
         from_src, from_dst = self.edge_in(hn).chunk(2, dim=1)
-        e = e + self.edge_out(torch.relu(from_src[src] + from_dst[dst] + self.edge_self(en)))
+        # A h[src] + B h[dst] as one summed lookup, + C e_norm in the same matrix product, ReLU in place, then the
+        # output layer added onto the residual by its matrix product: the same sums in fewer passes over the edges
+        hidden = torch.addmm(F.embedding_bag(ends, torch.cat([from_src, from_dst]), mode="sum"), en,
+                             self.edge_self.weight.t()).relu_()  # fmt: skip
+        e = torch.addmm(e, hidden, self.edge_out.weight.t()).add_(self.edge_out.bias)
         if self.node_mlp is None:
             return h, e
         incoming = self.propagate(edge_index, e=e, size=(h.shape[0], h.shape[0]))
@@ -120,6 +132,11 @@ class EdgeNodeBlock(MessagePassing):
 
     def message(self, e: Tensor) -> Tensor:
         return e
+
+
+def edge_ends(edge_index: Tensor, n_nodes: int) -> Tensor:
+    """``[E, 2]`` rows ``(src, n_nodes + dst)``: a lookup in ``cat([A, B])`` summing them gives ``A[src] + B[dst]``."""
+    return torch.stack([edge_index[0], edge_index[1] + n_nodes], 1)
 
 
 ReadoutNorms = tuple[Moments, Moments, Moments]  # moments of the statistics, the pooled edges, the embedding
@@ -219,8 +236,9 @@ class GMNEncoder(nn.Module):
                 raise WsrlError("this encoder reads node probe features: batch graphs with batch_graphs(graphs, R)")
             probe = graphs.probe
         h, e = self.nodes(graphs.x, probe), self.edges(standardize_values(graphs.edge_attr, edge_graph))
+        ends = edge_ends(graphs.edge_index, h.shape[0])
         for block in self.blocks:
-            h, e = block(h, graphs.edge_index, e)
+            h, e = block(h, graphs.edge_index, e, ends)
         out = graphs.x[:, NodeColumn.TYPE] == NODE_TYPES["output"]
         pooled = self.readout.pool(e, edge_graph, n_graphs, (h[out], node_graph[out]))
         if not self.config.statistics:
@@ -258,7 +276,8 @@ def standardize_values(edge_attr: Tensor, edge_graph: Tensor) -> Tensor:
     _, group = torch.unique(group, return_inverse=True)
     value = edge_attr[:, EdgeColumn.VALUE]
     rms = scatter(value * value, group, dim=0, reduce="mean").sqrt().clamp(min=1e-8)
-    return torch.cat([(value / rms[group])[:, None], edge_attr[:, 1:EDGE_COLUMNS], rms.log()[group][:, None]], 1)
+    per_edge = rms.index_select(0, group)
+    return torch.cat([(value / per_edge)[:, None], edge_attr[:, 1:EDGE_COLUMNS], per_edge.log()[:, None]], 1)
 
 
 def batch_graphs(graphs: list[Data], node_probes: int = 0) -> Batch:
@@ -266,17 +285,18 @@ def batch_graphs(graphs: list[Data], node_probes: int = 0) -> Batch:
     the node probe features ``probe``) of ``graphs``, which may come from different architectures (their other
     attributes, e.g. a hash graph's ``grid_rows``, differ). Probe features are computed once per graph object
     and kept on it."""
-    parts = []
+    batch = []
     for g in graphs:
-        part = Data(x=g.x, edge_index=g.edge_index, edge_attr=g.edge_attr)
+        value, edge_meta = parts(g)
+        part = param_graph({"x": g.x, "edge_index": g.edge_index, "edge_meta": edge_meta}, value)
         if node_probes:
             res, probe = g.__dict__.get(NODE_PROBE_KEY, (0, None))  # kept outside Data's store: never saved
             if res != node_probes:
                 probe = node_probe_features(g, node_probes)
                 g.__dict__[NODE_PROBE_KEY] = (node_probes, probe)
             part.probe = probe
-        parts.append(part)
-    return Batch.from_data_list(parts)
+        batch.append(part)
+    return Batch.from_data_list(batch)
 
 
 @torch.no_grad()

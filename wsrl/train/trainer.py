@@ -35,7 +35,6 @@ from wsrl.encoder.population import check_population, reference_norms
 from wsrl.errors import WsrlError
 from wsrl.files import envelope, save_csv, save_json, save_png, save_text, save_torch
 from wsrl.graph.collection import GraphCollection
-from wsrl.graph.schema import EdgeColumn
 from wsrl.nerf.archs import SCENE_AABB
 from wsrl.nerf.render import RenderConfig, image_grid, render_rays
 from wsrl.search.metrics import recall_at_k
@@ -107,10 +106,10 @@ def _sides(pairs: list[Pair]) -> list[tuple[str, str]]:
 
 
 def augment_values(graphs: Batch, noise: float, gen: torch.Generator) -> Batch:
-    """A copy of ``graphs`` whose parameter values (``edge_attr[:, 0]``) are multiplied by ``1 + noise * N(0, 1)``."""
-    out = copy.copy(graphs)  # shares every tensor but the new edge_attr
-    value = graphs.edge_attr[:, EdgeColumn.VALUE] * (1 + noise * torch.randn(graphs.edge_attr.shape[0], generator=gen))
-    out.edge_attr = torch.cat([value[:, None], graphs.edge_attr[:, EdgeColumn.VALUE + 1 :]], 1)
+    """A copy of a batch of :class:`~wsrl.graph.param_graph.ParamGraph` whose parameter values are multiplied by
+    ``1 + noise * N(0, 1)``."""
+    out = copy.copy(graphs)  # shares every tensor but the new values
+    out.value = graphs.value * (1 + noise * torch.randn(graphs.value.shape[0], generator=gen))
     return out
 
 
