@@ -118,7 +118,10 @@ def test_bad_files(tmp_path):
         assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
-def test_convert_batch_reports_failures_and_resumes(tmp_path, capsys):
+def test_convert_batch_reports_failures_and_resumes(tmp_path, capsys, monkeypatch):
+    from wsrl.graph import convert
+
+    monkeypatch.setattr(convert, "JOBS_PER_WORKER", 2)  # 5 files: two worker processes
     src = tmp_path / "src"
     nerfs = {}
     for i, name in enumerate(["mlp", "triplane", "hash"]):
@@ -134,7 +137,7 @@ def test_convert_batch_reports_failures_and_resumes(tmp_path, capsys):
     args = ["convert", str(src), "--out", str(out), "--workers", "2", "--shard-size", "2"]
     assert main(args) == 1
     printed = capsys.readouterr().out
-    assert "converted 4, skipped 0 already converted, failed 1" in printed
+    assert "converted 4, skipped 0 already converted, failed 1 (2 worker processes)" in printed
     assert "FAILED" in printed and "broken.pth" in printed
     graphs = [g for shard in sorted(out.glob("shard_*.pt")) for g in load_shard(shard)]
     assert sorted(g.object_id for g in graphs) == sorted([*nerfs, "own"])

@@ -25,6 +25,7 @@ from wsrl.train.config import LOSSES, TrainConfig
 SPLIT_CHOICES = ("test", "val", "all")
 SHARD_SIZE = 256  # graphs per shard written by convert
 DEMO_ENCODER, DEMO_SEED, DEMO_EPOCHS = "wsrl-mini", 1, 10
+WORKERS_HELP = "worker processes reading checkpoints (at most one per 2,000: each takes seconds to start)"
 CKPT_HELP = "the encoder: a pretrained name (wsrl-mini), a pretrained folder, or a training run (folder or .pt)"
 
 
@@ -140,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     _add_convert_options(p)
     _add_reference_option(p)
-    p.add_argument("--workers", type=_positive, default=1)
+    p.add_argument("--workers", type=_positive, default=1, help=WORKERS_HELP)
     p.add_argument("--shard-size", type=_positive, default=SHARD_SIZE)
 
     zoo = sub.add_parser("zoo", help="the procedural benchmark zoo").add_subparsers(dest="zoo_command", required=True)
@@ -232,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("src", nargs="+", help="checkpoint files or directories (searched recursively)")
     _add_convert_options(p)
     _add_reference_option(p)
-    p.add_argument("--workers", type=_positive, default=1)
+    p.add_argument("--workers", type=_positive, default=1, help=WORKERS_HELP)
 
     p = command("search", "search:cmd_search", "the NeRFs of an index nearest to a checkpoint")
     p.add_argument("index")

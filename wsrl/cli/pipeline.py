@@ -190,7 +190,11 @@ def convert_options(args: argparse.Namespace):
 
 def print_convert_report(report) -> int:
     """One line of counts, one line per failed file; exit code 1 when any failed."""
-    print(f"converted {report.converted}, skipped {report.skipped} already converted, failed {len(report.failures)}")
+    used = f" ({report.workers} worker processes)" if report.workers > 1 else ""
+    print(
+        f"converted {report.converted}, skipped {report.skipped} already converted, failed {len(report.failures)}"
+        + used
+    )
     for source, error in report.failures:
         print(f"FAILED {error}" if error.startswith(source) else f"FAILED {source}: {error}")
     return 1 if report.failures else 0

@@ -11,8 +11,9 @@ at most the unwritten shard. A rerun converts only files the index does not hold
 known by its resolved path, size and modification time, so the same file named twice (or relatively and
 absolutely) converts once, and a file replaced since, or converted before with other options (``--arch``,
 ``--format``, ``--max-edges``), is converted again and its old row dropped. One process
-writes a folder at a time (:func:`~wsrl.files.writer_lock`). Workers convert in parallel
-(``multiprocessing``); one bad file never stops the batch.
+writes a folder at a time (:func:`~wsrl.files.writer_lock`). Workers read checkpoints in parallel
+(``multiprocessing``; one per :data:`JOBS_PER_WORKER` checkpoints at most, since each costs seconds to start) and
+send back values only; one bad file never stops the batch.
 """
 
 from __future__ import annotations
@@ -42,11 +43,24 @@ class ConvertOptions:
     max_edges: int = DEFAULT_MAX_EDGES  # edge budget of one graph (hash grids are cut to fit)
 
 
+JOBS_PER_WORKER = 2000
+"""Checkpoints a worker process must have to pay for its start: a worker imports torch and wsrl (about 3.5 s on
+2 cores, measured), the time one process converts some 2,000 paper-scale checkpoints in."""
+
+
 @dataclass
 class ConvertReport:
     converted: int = 0
     skipped: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    workers: int = 1  # worker processes used (fewer than asked when the job is too small to pay for them)
+
+
+def _one_thread() -> None:
+    """A worker's torch runs on one thread: the workers share the cores."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def _convert_one(job: tuple[str, ConvertOptions]) -> tuple[str, tuple | None, str | None]:
@@ -120,7 +134,8 @@ def _convert(
         next_shard, buffer, rows = next_shard + 1, [], []
 
     jobs = [(s, opts) for s in todo]
-    pool = get_context("spawn").Pool(workers) if workers > 1 and len(jobs) > 1 else None
+    report.workers = max(1, min(workers, len(jobs) // JOBS_PER_WORKER))
+    pool = get_context("spawn").Pool(report.workers, _one_thread) if report.workers > 1 else None
     results = pool.imap(_convert_one, jobs, chunksize=4) if pool else map(_convert_one, jobs)
     try:
         for source, read, error in tqdm(results, total=len(jobs), desc="convert", disable=not progress):
