@@ -127,14 +127,27 @@ def load_failure(exc: Exception) -> str:
 
 def load_torch(path: str | os.PathLike, what: str = "wsrl file", mmap: bool = False) -> Any:
     """``torch.load(weights_only=True)`` on CPU; a missing or unreadable file is a one-line :class:`WsrlError`.
-    ``mmap`` maps the file instead of reading it (tensors are read when touched; safe for wsrl's own files,
-    which are replaced by a rename and never rewritten in place)."""
+    ``mmap`` maps the file and copies its tensors out (faster than torch's read for large tensors, measured, and
+    nothing stays tied to the file, which could be rewritten in place by another program)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        if mmap:
+            return _copied(torch.load(path, map_location="cpu", weights_only=True, mmap=True))
+        return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise WsrlError(f"{path}: no such {what}") from None
     except Exception as exc:  # torch raises many types for corrupt / unsafe files
         raise WsrlError(f"{path}: cannot read as a weights-only torch file: {load_failure(exc)}") from None
+
+
+def _copied(obj: Any) -> Any:
+    """``obj`` with every tensor in its dicts and lists cloned."""
+    if isinstance(obj, torch.Tensor):
+        return obj.clone()
+    if isinstance(obj, dict):
+        return {k: _copied(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_copied(v) for v in obj]
+    return obj
 
 
 def load_envelope(
