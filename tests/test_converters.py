@@ -121,7 +121,8 @@ def test_bad_files(tmp_path):
 def test_convert_batch_reports_failures_and_resumes(tmp_path, capsys, monkeypatch):
     from wsrl.graph import convert
 
-    monkeypatch.setattr(convert, "JOBS_PER_WORKER", 2)  # 5 files: two worker processes
+    monkeypatch.setattr(convert, "JOBS_PER_WORKER", 2)  # 5 files: two worker processes, as on a larger machine
+    monkeypatch.setattr(convert.os, "cpu_count", lambda: 8)
     src = tmp_path / "src"
     nerfs = {}
     for i, name in enumerate(["mlp", "triplane", "hash"]):
@@ -165,6 +166,17 @@ def test_convert_batch_reports_failures_and_resumes(tmp_path, capsys, monkeypatc
     assert main(args) == 1
     assert "converted 0, skipped 4 already converted, failed 1" in capsys.readouterr().out
     assert len(list(out.glob("shard_*.pt"))) == 2 and not list(out.glob("*.tmp"))
+
+
+def test_workers_are_started_only_where_they_pay(monkeypatch):
+    from wsrl.graph import convert
+
+    monkeypatch.setattr(convert.os, "cpu_count", lambda: 2)
+    assert convert.usable_workers(4, 100_000) == 1  # 2 cores: the main process, and no worker beside it
+    monkeypatch.setattr(convert.os, "cpu_count", lambda: 16)
+    assert convert.usable_workers(4, 100) == 1  # too few checkpoints to pay for starting a worker
+    assert convert.usable_workers(4, 6 * convert.JOBS_PER_WORKER) == 4
+    assert convert.usable_workers(8, 3 * convert.JOBS_PER_WORKER) == 3
 
 
 class Sine(torch.nn.Module):

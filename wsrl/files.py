@@ -173,6 +173,24 @@ def save_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write(path, lambda f: f.write(text.encode()))
 
 
+class RowsFile:
+    """A JSON list of rows written one row per line, each row encoded once: a file that grows row by row (an index
+    rewritten after every shard) is not encoded again from the start at every write, which made a large
+    conversion quadratic (measured). ``json``'s C encoder per row: an indented dump takes the pure Python one."""
+
+    def __init__(self, path: str | os.PathLike, rows: list[dict]) -> None:
+        self.path = Path(path)
+        self.lines = [json.dumps(row, sort_keys=True) for row in rows]
+
+    def extend(self, rows: list[dict]) -> None:
+        self.lines += [json.dumps(row, sort_keys=True) for row in rows]
+
+    def save(self) -> Path:
+        """Write the file atomically."""
+        text = "[\n" + ",\n".join(self.lines) + "\n]\n"
+        return atomic_write(self.path, lambda f: f.write(text.encode()))
+
+
 def save_png(path: str | os.PathLike, image: torch.Tensor | np.ndarray) -> Path:
     """An ``[H, W, 3]`` float image in [0, 1] (or uint8) as PNG, atomically."""
     from PIL import Image

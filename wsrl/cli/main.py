@@ -25,7 +25,7 @@ from wsrl.train.config import LOSSES, TrainConfig
 SPLIT_CHOICES = ("test", "val", "all")
 SHARD_SIZE = 256  # graphs per shard written by convert
 DEMO_ENCODER, DEMO_SEED, DEMO_EPOCHS = "wsrl-mini", 1, 10
-WORKERS_HELP = "worker processes reading checkpoints (at most one per 2,000: each takes seconds to start)"
+WORKERS_HELP = "worker processes reading checkpoints (only as many as pay: one per 2,500 and per free core)"
 CKPT_HELP = "the encoder: a pretrained name (wsrl-mini), a pretrained folder, or a training run (folder or .pt)"
 
 

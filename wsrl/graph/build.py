@@ -18,15 +18,18 @@ the choice.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from wsrl.errors import WsrlError
-from wsrl.graph.param_graph import ParamGraph, param_graph
 from wsrl.graph.schema import DEFAULT_MAX_EDGES, EDGE_TYPES, NODE_TYPES
 from wsrl.nerf.archs import ArchSpec
 from wsrl.nerf.checkpoint import NeRF
+
+if TYPE_CHECKING:
+    from wsrl.graph.param_graph import ParamGraph
 
 
 class _Builder:
@@ -147,18 +150,26 @@ def graph_of(
     spec: ArchSpec, value: Tensor, rows: Tensor | None, meta: dict, max_edges: int = DEFAULT_MAX_EDGES
 ) -> ParamGraph:
     """The graph of ``spec`` with these values and kept hash rows (:func:`nerf_values`) and the NeRF's ``meta``."""
+    from wsrl.graph.param_graph import param_graph  # torch-geometric: not in a conversion worker (wsrl.graph.values)
+
     uncut = rows is None or len(rows) == spec.grid_entries
     template = graph_template(spec, max_edges) if uncut else _template(spec, max_edges, rows)
     graph = param_graph(template, value)
     if rows is not None:
         graph.grid_kept = len(rows) / spec.grid_entries
     graph.arch = spec.name
-    graph.spec = spec.to_dict()
+    graph.spec = _spec_dict(spec)
     graph.object_id = str(meta.get("object_id", ""))
     graph.class_label = int(meta.get("class_label", -1))
     graph.split = str(meta.get("split", ""))
     graph.source = str(meta.get("source", ""))
     return graph
+
+
+@lru_cache(maxsize=64)
+def _spec_dict(spec: ArchSpec) -> dict:
+    """``spec.to_dict()``, made once per spec: every graph of it shares the dict (read it, never modify it)."""
+    return spec.to_dict()
 
 
 @lru_cache(maxsize=64)

@@ -17,7 +17,9 @@ of the file's: loading copies nothing per graph.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -38,6 +40,19 @@ VALUE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 def _same(a: dict[str, Tensor], b: dict[str, Tensor]) -> bool:
     return a.keys() == b.keys() and all(a[k].shape == b[k].shape and torch.equal(a[k], b[k]) for k in a)
+
+
+def _interned(obj: Any) -> Any:
+    """``obj`` with equal strings made one object: pickle memoises by identity, so a file's bytes then depend on
+    its content alone, not on which objects a long-running process happened to share (a resumed conversion
+    writes the bytes of an uninterrupted one)."""
+    if isinstance(obj, str):
+        return sys.intern(obj)
+    if isinstance(obj, dict):
+        return {_interned(k): _interned(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_interned(v) for v in obj)
+    return obj
 
 
 def pack_graphs(graphs: Sequence[Data], values: str = "float32") -> dict:
@@ -70,10 +85,10 @@ def pack_graphs(graphs: Sequence[Data], values: str = "float32") -> dict:
         "template": torch.tensor(numbers, dtype=torch.long),
         "values": value.to(VALUE_DTYPES[values]),
         "edge_ptr": torch.cat([torch.zeros(1, dtype=torch.long), n_edges.cumsum(0)]),
-        "specs": specs,
+        "specs": _interned(specs),
         "spec": torch.tensor(spec_numbers, dtype=torch.long),
         "class_label": torch.tensor([int(g.class_label) for g in graphs], dtype=torch.long),
-        **{k: [str(getattr(g, k)) for g in graphs] for k in COLUMNS},
+        **{k: [sys.intern(str(getattr(g, k))) for g in graphs] for k in COLUMNS},
     })  # fmt: skip
 
 
