@@ -8,7 +8,8 @@ on ``PYTHONPATH``), the two sides interleaved measurement by measurement so that
 alike; every figure is the best of ``--repeats``:
 
 * conversion: checkpoints to stored graph shards, through ``wsrl.graph.convert.convert`` (the work of ``wsrl
-  convert`` without the interpreter's start), with 1, 2 and 4 workers asked for; milliseconds per checkpoint;
+  convert`` without the interpreter's start, after a warm-up conversion), with 1, 2 and 4 workers asked for;
+  milliseconds per checkpoint;
   and the same on a job large enough for worker processes to pay for their start (``--n-small`` mini ``mlp``
   checkpoints);
 * bytes: stored shard bytes over checkpoint bytes;
@@ -72,8 +73,14 @@ def measure(what: str, work: Path, side: str, batch: int) -> dict:
     from wsrl.graph.files import load_shard
 
     out: dict = {}
+
+    def warm_up(sources: list[Path]) -> None:  # imports, caches and templates: not part of a checkpoint's cost
+        shutil.rmtree(work / side / "warm-up", ignore_errors=True)
+        convert(sources[:8], work / side / "warm-up", progress=False)
+
     if what == "workers":
         sources = sorted((work / "small").rglob("nerf_weights.pth"))
+        warm_up(sources)
         for workers in WORKERS:
             shutil.rmtree(work / side / "small", ignore_errors=True)
             start = time.perf_counter()
@@ -84,6 +91,7 @@ def measure(what: str, work: Path, side: str, batch: int) -> dict:
         sources = sorted((work / "checkpoints" / family).rglob("nerf_weights.pth"))
         shards = work / side / family
         if what == "convert":
+            warm_up(sources)
             for workers in WORKERS:
                 shutil.rmtree(shards, ignore_errors=True)
                 start = time.perf_counter()

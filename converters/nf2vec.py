@@ -20,7 +20,7 @@ from torch import Tensor
 from wsrl.converters.checks import ConversionError, get_tensor
 
 from wsrl.classes import class_label
-from wsrl.nerf.archs import SCALES, ArchSpec, get_arch, list_archs
+from wsrl.nerf.archs import SCALES, ArchSpec, get_arch, list_archs, registrations
 from wsrl.nerf.checkpoint import NeRF
 from wsrl.nerf.fields.tcnn import from_tcnn_params, tcnn_param_count
 
@@ -34,17 +34,24 @@ def is_nf2vec(state: object) -> bool:
 
 def _candidates(state: dict) -> list[ArchSpec]:
     """Registered specs whose tcnn sizes match the tensors."""
-    n_net = state["mlp_base.params"].numel()
-    enc = state.get("encoding.params")
+    enc, planes = state.get("encoding.params"), state.get("triplane")
     n_enc = enc.numel() if isinstance(enc, Tensor) else 0
-    planes = state.get("triplane")
+    plane_shape = tuple(planes.shape) if isinstance(planes, Tensor) else None if planes is None else ()
+    return _specs_of_sizes(state["mlp_base.params"].numel(), n_enc, plane_shape, registrations())
+
+
+@lru_cache(maxsize=256)
+def _specs_of_sizes(n_net: int, n_enc: int, plane_shape: tuple[int, ...] | None, _registry: int) -> list[ArchSpec]:
+    """Registered specs of these tcnn sizes (``plane_shape``: the tri-plane's, None without one, () when the entry
+    is not a tensor); one scan of the registry per distinct size and registry state, not per file."""
+    planes = plane_shape
     out = []
     for scale in SCALES:
         for name in list_archs(scale):
             spec = get_arch(name, scale)
             net, grid = tcnn_param_count(spec)
             if spec.family == "triplane":
-                ok = isinstance(planes, Tensor) and tuple(planes.shape) == spec.tensor_shapes["planes"] and net == n_net
+                ok = planes == spec.tensor_shapes["planes"] and net == n_net
             elif spec.family == "hash":
                 ok = planes is None and net == n_net and grid == n_enc
             else:

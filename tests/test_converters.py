@@ -213,3 +213,20 @@ def test_plain_sequential_module_and_state_dict(tmp_path):
         read_module(bad)
     with pytest.raises(ConversionError, match=r"activations \['Tanh'\]"):
         read_module(torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 4)))
+
+
+def test_an_architecture_registered_later_is_recognised_by_its_sizes(tmp_path):
+    import dataclasses
+
+    from wsrl.nerf.archs import ARCHS, register_arch
+
+    spec = dataclasses.replace(get_arch("mlp", "paper"), name="mlp_96units", hidden_width=96)
+    nerf = unstack_field(RadianceField.create(spec, 1, seed=0))[0]
+    path = write_nf2vec(tmp_path, "mine", "02958343", "a", {"mlp_base.params": to_tcnn_params(spec, nerf.tensors)})
+    with pytest.raises(ConversionError, match="cannot tell the architecture from tensor sizes"):
+        read_checkpoint(path)  # the size look-up is cached from here on
+    register_arch(spec)
+    try:
+        assert read_checkpoint(path).spec.name == "mlp_96units"
+    finally:
+        del ARCHS["paper"]._items["mlp_96units"]

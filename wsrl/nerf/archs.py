@@ -212,6 +212,7 @@ def nerfacto_base_spec() -> ArchSpec:
 
 
 ARCHS: dict[str, Registry[ArchSpec]] = {}  # one registry per scale
+_registrations = 0
 
 
 def _registry(scale: str) -> Registry[ArchSpec]:
@@ -220,7 +221,15 @@ def _registry(scale: str) -> Registry[ArchSpec]:
 
 def register_arch(spec: ArchSpec, overwrite: bool = False) -> ArchSpec:
     """Add ``spec`` to the registry of its scale under its name."""
-    return _registry(spec.scale).register(spec.name, spec, overwrite=overwrite)
+    global _registrations
+    _registry(spec.scale).register(spec.name, spec, overwrite=overwrite)
+    _registrations += 1
+    return spec
+
+
+def registrations() -> int:
+    """How many times an architecture was registered: what a cache of registry look-ups must be keyed by."""
+    return _registrations
 
 
 def get_arch(name: str, scale: str = "mini") -> ArchSpec:
