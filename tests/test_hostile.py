@@ -1,5 +1,7 @@
-"""Hostile and degenerate inputs through the real CLI (subprocess): each gets a one-line answer naming the file and
-the tensor, the rest of the batch is converted, and what is written keeps the user's file mode."""
+"""Hostile and degenerate inputs through the real CLI: each gets a one-line answer naming the file and the tensor,
+the rest of the batch is converted, and what is written keeps the user's file mode. Answers are read from
+``wsrl.cli.main.main`` in this process (an escaping exception fails the test as a traceback would); a subprocess
+runs where the process itself is under test (kill -9, Ctrl-C, umask, a second writer)."""
 
 from __future__ import annotations
 
@@ -34,6 +36,24 @@ def wsrl(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         [sys.executable, "-m", "wsrl", *args], capture_output=True, text=True, cwd=cwd, timeout=300,
         preexec_fn=lambda: os.umask(0o022),
     )  # fmt: skip
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """``wsrl ARGS`` run by ``main`` in this process from ``cwd``: exit code, stdout and stderr, as :func:`wsrl`."""
+    from wsrl.cli.main import main
+
+    def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+        monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse: --help, usage errors
+            code = exc.code
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+    return run
 
 
 @pytest.fixture
@@ -101,16 +121,16 @@ def test_a_second_writer_of_one_folder_is_refused_naming_the_holder(hostile_fold
     assert wsrl("convert", str(hostile_folder / "good.pt"), "--out", str(out), cwd=tmp_path).returncode == 0
 
 
-def test_already_converted_is_decided_by_the_file_not_the_path_string(hostile_folder, tmp_path):
+def test_already_converted_is_decided_by_the_file_not_the_path_string(hostile_folder, tmp_path, cli):
     good, out = hostile_folder / "good.pt", tmp_path / "graphs"
     relative = os.path.relpath(good, tmp_path)
-    result = wsrl("convert", str(good), relative, str(good), "--out", str(out), cwd=tmp_path)
+    result = cli("convert", str(good), relative, str(good), "--out", str(out), cwd=tmp_path)
     assert "converted 1, skipped 0" in result.stdout
-    assert "converted 0, skipped 1" in wsrl("convert", relative, "--out", str(out), cwd=tmp_path).stdout
+    assert "converted 0, skipped 1" in cli("convert", relative, "--out", str(out), cwd=tmp_path).stdout
     nerf = load_nerf(good)
     nerf.tensors["mlp.0"] *= 0.5  # the checkpoint is replaced: its old graph must not be kept
     save_nerf(good, nerf)
-    assert "converted 1, skipped 0" in wsrl("convert", str(good), "--out", str(out), cwd=tmp_path).stdout
+    assert "converted 1, skipped 0" in cli("convert", str(good), "--out", str(out), cwd=tmp_path).stdout
     index = json.loads((out / "index.json").read_text())
     rows = index["rows"] if isinstance(index, dict) else index
     assert len(rows) == 1 and rows[0]["size"] == good.stat().st_size and rows[0]["shard"] == 1
@@ -118,49 +138,47 @@ def test_already_converted_is_decided_by_the_file_not_the_path_string(hostile_fo
     torch.save(
         torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4)).state_dict(), sequential
     )
-    assert "converted 1, skipped 0" in wsrl("convert", str(sequential), "--out", str(out), cwd=tmp_path).stdout
-    result = wsrl("convert", str(sequential), "--arch", "my_mlp", "--out", str(out), cwd=tmp_path)
+    assert "converted 1, skipped 0" in cli("convert", str(sequential), "--out", str(out), cwd=tmp_path).stdout
+    result = cli("convert", str(sequential), "--arch", "my_mlp", "--out", str(out), cwd=tmp_path)
     assert "converted 1, skipped 0" in result.stdout
     rows = json.loads((out / "index.json").read_text())
     assert [r["arch"] for r in rows if r["source"] == str(sequential)] == ["my_mlp"]
 
 
-def test_bad_views_and_bad_outputs_fail_before_any_fitting(tmp_path):
+def test_bad_views_and_bad_outputs_fail_before_any_fitting(tmp_path, cli):
     views = tmp_path / "views"
     assert (
-        wsrl("scene", "sphere_on_box", "--out", str(views), "--views", "2", "--res", "8", cwd=tmp_path).returncode == 0
+        cli("scene", "sphere_on_box", "--out", str(views), "--views", "2", "--res", "8", cwd=tmp_path).returncode == 0
     )
     doc_path = next(views.glob("transforms*.json"))
     doc = json.loads(doc_path.read_text())
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
     fit = ("fit", "--arch", "mlp", "--views", str(views), "--steps", "1", "--out")
-    result = wsrl(*fit, str(blocker / "out"), cwd=tmp_path)
+    result = cli(*fit, str(blocker / "out"), cwd=tmp_path)
     assert result.returncode == 2 and "output must be a folder, and a file is in the way" in result.stderr
     doc["frames"][0]["transform_matrix"][0][0] = float("nan")  # json writes NaN; fit wrote a NaN NeRF with exit 0
     doc_path.write_text(json.dumps(doc))
-    result = wsrl(*fit, str(tmp_path / "out"), cwd=tmp_path)
+    result = cli(*fit, str(tmp_path / "out"), cwd=tmp_path)
     assert result.returncode == 2 and "transform_matrix must be 4x4 finite numbers" in result.stderr
     doc["frames"][0]["transform_matrix"][0][0] = 1.0
     doc["frames"][0]["file_path"] = "missing"
     doc_path.write_text(json.dumps(doc))
-    result = wsrl(*fit, str(tmp_path / "out"), cwd=tmp_path)
+    result = cli(*fit, str(tmp_path / "out"), cwd=tmp_path)
     assert result.returncode == 2 and "missing.png: not a readable image (frame 0" in result.stderr
     (views / "missing.png").write_bytes(b"not a picture")
-    result = wsrl(*fit, str(tmp_path / "out"), cwd=tmp_path)
+    result = cli(*fit, str(tmp_path / "out"), cwd=tmp_path)
     assert result.returncode == 2 and "missing.png: not a readable image (frame 0" in result.stderr
     assert not list((tmp_path / "out").glob("*.pt"))
     assert all("Traceback" not in r for r in (result.stderr, result.stdout))
 
 
-def test_render_reports_bad_files_at_the_end_and_keeps_same_named_outputs(hostile_folder, tmp_path):
+def test_render_reports_bad_files_at_the_end_and_keeps_same_named_outputs(hostile_folder, tmp_path, cli):
     twin = tmp_path / "other" / "good.pt"
     twin.parent.mkdir()
     shutil.copy(hostile_folder / "good.pt", twin)
     files = [hostile_folder / "huge.pt", hostile_folder / "good.pt", twin]
-    result = wsrl(
-        "render", *map(str, files), "--out", str(tmp_path / "png"), "--views", "1", "--res", "8", cwd=tmp_path
-    )
+    result = cli("render", *map(str, files), "--out", str(tmp_path / "png"), "--views", "1", "--res", "8", cwd=tmp_path)
     assert result.returncode == 1 and f"FAILED {hostile_folder / 'huge.pt'}: tensor 'mlp.0'" in result.stdout
     assert sorted(p.name for p in (tmp_path / "png").iterdir()) == ["good.png", "good_2.png"]
 
@@ -289,9 +307,9 @@ def hostile_inputs(tiny_zoo, con_run, tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_matrix(case: Case, hostile_inputs, tmp_path):
-    """Each case through ``python -m wsrl``: its exit code, its one-line answer, and never a traceback."""
-    result = wsrl(*(a.format(**hostile_inputs) for a in shlex.split(case.args)), cwd=tmp_path)
+def test_matrix(case: Case, hostile_inputs, tmp_path, cli):
+    """Each case through the CLI: its exit code, its one-line answer, and never a traceback."""
+    result = cli(*(a.format(**hostile_inputs) for a in shlex.split(case.args)), cwd=tmp_path)
     assert result.returncode == case.code, result.stdout[-2000:] + result.stderr[-2000:]
     assert "Traceback" not in result.stdout + result.stderr
     if case.code == 1:
@@ -304,11 +322,11 @@ def test_matrix(case: Case, hostile_inputs, tmp_path):
     assert "weights_only=False" not in result.stdout + result.stderr  # never advise unpickling
 
 
-def test_resume_with_other_settings_writes_nothing(hostile_inputs, tmp_path):
+def test_resume_with_other_settings_writes_nothing(hostile_inputs, tmp_path, cli):
     run = Path(hostile_inputs["run"])
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     args = ("train", "--data", hostile_inputs["zoo"], "--out", str(run), "--resume", "--loss", "rec")
-    result = wsrl(*args, cwd=tmp_path)
+    result = cli(*args, cwd=tmp_path)
     assert result.returncode == 2 and "loss 'rec' (run: 'con')" in result.stderr
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
 

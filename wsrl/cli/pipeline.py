@@ -185,7 +185,7 @@ def checkpoint_sources(sources: list[str], out: str | Path) -> list[Path]:
 def convert_options(args: argparse.Namespace):
     from wsrl.graph.convert import ConvertOptions
 
-    return ConvertOptions(fmt=args.format, arch=args.arch, max_edges=args.max_edges)
+    return ConvertOptions(fmt=args.format, arch=args.arch, max_edges=args.max_edges, values=args.values)
 
 
 def print_convert_report(report) -> int:

@@ -104,7 +104,7 @@ def _convert(
         if not buffer:
             return
         name = f"shard_{next_shard:05d}.pt"
-        save_torch(out / name, pack_graphs(buffer))
+        save_torch(out / name, pack_graphs(buffer, opts.values))
         for pos, row in enumerate(rows):
             row.update(shard=next_shard, file=name, position=pos)
         written.extend(rows)

@@ -7,7 +7,8 @@ metadata; its bytes are about those of the checkpoints it came from::
     {"format": "wsrl.graphs", "version": SCHEMA_VERSION,
      "templates": [{"x", "edge_index", "edge_meta", "grid_rows"?}, ...], "template": [G] (a template per graph),
      "values": every graph's values concatenated (float32, or float16 when written so), "edge_ptr": [G + 1],
-     "specs": [spec dicts], "spec": [G], "arch", "object_id", "split", "source": [G] strings, "class_label": [G]}
+     "specs": [spec dicts], "spec": [G], "class_label": [G],
+     "arch", "object_id", "split", "source": each a JSON list of G strings (one string loads far faster than G)}
 
 ``wsrl convert`` writes its shards this way and zoo caches use it too; files of another schema version are
 refused by name (convert again). Unpacked graphs of one template share its tensors, and their values are views
@@ -16,6 +17,7 @@ of the file's: loading copies nothing per graph.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -27,15 +29,14 @@ from torch_geometric.data import Data
 
 from wsrl.errors import WsrlError
 from wsrl.files import envelope, load_json, load_torch, open_envelope
-from wsrl.graph.param_graph import ParamGraph, param_graph, parts, template_of
-from wsrl.graph.schema import SCHEMA_VERSION
+from wsrl.graph.param_graph import ParamGraph, param_graph, parts, sibling, template_of
+from wsrl.graph.schema import SCHEMA_VERSION, VALUE_DTYPES
 from wsrl.nerf.checkpoint import check_values
 
 RECONVERT = "; convert the checkpoints again"
 INDEX_FILE = "index.json"  # wsrl convert's table of converted NeRFs, one row per graph
 COLUMNS = ("arch", "object_id", "split", "source")  # per-graph string columns; class_label and spec beside them
 FORMAT = "wsrl.graphs"  # its version is the graph SCHEMA_VERSION
-VALUE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
 def _same(a: dict[str, Tensor], b: dict[str, Tensor]) -> bool:
@@ -57,7 +58,7 @@ def _interned(obj: Any) -> Any:
 
 def pack_graphs(graphs: Sequence[Data], values: str = "float32") -> dict:
     """One dict of tensors: each distinct template and spec once, then every graph's values (stored as
-    ``values``, a key of :data:`VALUE_DTYPES`) and metadata columns."""
+    ``values``, one of :data:`~wsrl.graph.schema.VALUE_DTYPES`) and metadata columns."""
     templates: list[dict[str, Tensor]] = []
     by_tensors: dict[tuple[int, ...], int] = {}  # graphs built or loaded together share template tensors
     by_size: dict[tuple[int, int], list[int]] = {}  # others are compared by content
@@ -83,52 +84,57 @@ def pack_graphs(graphs: Sequence[Data], values: str = "float32") -> dict:
     return envelope(FORMAT, SCHEMA_VERSION, {
         "templates": templates,
         "template": torch.tensor(numbers, dtype=torch.long),
-        "values": value.to(VALUE_DTYPES[values]),
+        "values": value.to(getattr(torch, values)),
         "edge_ptr": torch.cat([torch.zeros(1, dtype=torch.long), n_edges.cumsum(0)]),
         "specs": _interned(specs),
         "spec": torch.tensor(spec_numbers, dtype=torch.long),
         "class_label": torch.tensor([int(g.class_label) for g in graphs], dtype=torch.long),
-        **{k: [sys.intern(str(getattr(g, k))) for g in graphs] for k in COLUMNS},
+        **{k: json.dumps([str(getattr(g, k)) for g in graphs]) for k in COLUMNS},  # one string each: fast to load
     })  # fmt: skip
 
 
-def _check_packed(packed: dict, source: str) -> Tensor:
-    """The values as float32, once every graph's template and spec exist and its value count matches (one line
-    naming the file otherwise)."""
+def _check_packed(packed: dict, source: str) -> tuple[Tensor, dict[str, list[str]]]:
+    """The values and the string columns, once every graph's template and spec exist and its value count matches
+    (one line naming the file otherwise)."""
     try:
+        columns = {k: json.loads(packed[k]) for k in COLUMNS}
         templates, numbers, values, ptr = packed["templates"], packed["template"], packed["values"], packed["edge_ptr"]
         n_graphs = len(packed["class_label"])
         sizes = torch.tensor([t["edge_meta"].shape[0] for t in templates] or [0])
         ok = (
             len(numbers) == n_graphs == len(ptr) - 1 == len(packed["spec"])
-            and all(len(packed[k]) == n_graphs for k in COLUMNS)
+            and all(
+                isinstance(c, list) and len(c) == n_graphs and all(isinstance(v, str) for v in c)
+                for c in columns.values()
+            )
             and bool(((numbers >= 0) & (numbers < len(templates))).all())
             and bool(((packed["spec"] >= 0) & (packed["spec"] < len(packed["specs"]))).all())
             and torch.equal(ptr.diff(), sizes[numbers])
             and int(ptr[-1]) == values.numel()
         )
-    except (KeyError, TypeError, AttributeError, IndexError, RuntimeError) as exc:
+    except (KeyError, TypeError, AttributeError, IndexError, RuntimeError, ValueError) as exc:
         raise WsrlError(f"{source}: malformed wsrl graph file ({type(exc).__name__}: {exc})"[:300]) from None
     if not ok:
         raise WsrlError(f"{source}: malformed wsrl graph file (templates, value counts and graphs disagree)")
-    if not isinstance(values, Tensor) or values.dtype not in VALUE_DTYPES.values():
+    if not isinstance(values, Tensor) or str(values.dtype).removeprefix("torch.") not in VALUE_DTYPES:
         raise WsrlError(f"{source}: tensor 'values' must be float32 or float16")
-    return check_values(source, "values", values)
+    return check_values(source, "values", values), columns
 
 
 def unpack_graphs(packed: dict, source: str = "packed graphs") -> list[ParamGraph]:
     """Inverse of :func:`pack_graphs`; graphs of another schema version are refused (convert again)."""
     open_envelope(packed, FORMAT, SCHEMA_VERSION, source, "wsrl graph file", RECONVERT)
-    values = _check_packed(packed, source)
-    templates, specs, ptr = packed["templates"], packed["specs"], packed["edge_ptr"].tolist()
+    values, strings = _check_packed(packed, source)
+    specs, ptr = packed["specs"], packed["edge_ptr"].tolist()
+    prototypes = [param_graph(template, values[:0]) for template in packed["templates"]]
     columns = zip(
         packed["template"].tolist(), packed["spec"].tolist(), packed["class_label"].tolist(),
-        *(packed[k] for k in COLUMNS), strict=True,
+        *strings.values(), strict=True,
     )  # fmt: skip
     return [
-        param_graph(
-            templates[t],
-            values[ptr[i] : ptr[i + 1]],
+        sibling(
+            prototypes[t],
+            value=values[ptr[i] : ptr[i + 1]],
             spec=specs[s],
             class_label=label,
             **dict(zip(COLUMNS, strings, strict=True)),

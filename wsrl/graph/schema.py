@@ -26,9 +26,10 @@ from enum import IntEnum
 NODE_TYPES = {"input": 0, "hidden": 1, "output": 2, "bias": 3, "plane_cell": 4, "hash_entry": 5, "direction": 6}
 EDGE_TYPES = {"linear": 0, "bias": 1, "triplane": 2, "hash": 3}
 DEFAULT_MAX_EDGES = 200_000
+VALUE_DTYPES = ("float32", "float16")  # torch dtypes graph files may store values in (float16: half the bytes)
 # bumped whenever the graph of a NeRF or its file layout changes; graph files and caches record it
-# (wsrl.graph.files). 2: values stored apart from per-structure templates
-SCHEMA_VERSION = 2
+# (wsrl.graph.files). 2: values stored apart from per-structure templates; 3: string columns as one JSON text each
+SCHEMA_VERSION = 3
 
 
 class NodeColumn(IntEnum):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from wsrl.converters import ConversionError, read_checkpoint
 from wsrl.graph.build import nerf_values
-from wsrl.graph.schema import DEFAULT_MAX_EDGES
+from wsrl.graph.schema import DEFAULT_MAX_EDGES, VALUE_DTYPES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,6 +23,7 @@ class ConvertOptions:
     fmt: str | None = None  # force a reader (default: detected by content)
     arch: str | None = None  # force the architecture name (nf2vec files do not store it)
     max_edges: int = DEFAULT_MAX_EDGES  # edge budget of one graph (hash grids are cut to fit)
+    values: str = VALUE_DTYPES[0]  # the dtype shards store values in, one of VALUE_DTYPES
 
 
 def read_values(job: tuple[str, ConvertOptions]) -> tuple[str, tuple | None, str | None]:
