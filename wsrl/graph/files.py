@@ -124,12 +124,12 @@ def _check_packed(packed: dict, source: str) -> tuple[Tensor, dict[str, list[str
 def unpack_graphs(packed: dict, source: str = "packed graphs") -> list[ParamGraph]:
     """Inverse of :func:`pack_graphs`; graphs of another schema version are refused (convert again)."""
     open_envelope(packed, FORMAT, SCHEMA_VERSION, source, "wsrl graph file", RECONVERT)
-    values, strings = _check_packed(packed, source)
+    values, text = _check_packed(packed, source)
     specs, ptr = packed["specs"], packed["edge_ptr"].tolist()
     prototypes = [param_graph(template, values[:0]) for template in packed["templates"]]
     columns = zip(
         packed["template"].tolist(), packed["spec"].tolist(), packed["class_label"].tolist(),
-        *strings.values(), strict=True,
+        *text.values(), strict=True,
     )  # fmt: skip
     return [
         sibling(
