@@ -32,7 +32,7 @@ def is_nf2vec(state: object) -> bool:
     return isinstance(state, dict) and "mlp_base.params" in state
 
 
-def _candidates(state: dict) -> list[ArchSpec]:
+def _candidates(state: dict) -> tuple[ArchSpec, ...]:
     """Registered specs whose tcnn sizes match the tensors."""
     enc, planes = state.get("encoding.params"), state.get("triplane")
     n_enc = enc.numel() if isinstance(enc, Tensor) else 0
@@ -41,10 +41,10 @@ def _candidates(state: dict) -> list[ArchSpec]:
 
 
 @lru_cache(maxsize=256)
-def _specs_of_sizes(n_net: int, n_enc: int, plane_shape: tuple[int, ...] | None, _registry: int) -> list[ArchSpec]:
-    """Registered specs of these tcnn sizes (``plane_shape``: the tri-plane's, None without one, () when the entry
-    is not a tensor); one scan of the registry per distinct size and registry state, not per file."""
-    planes = plane_shape
+def _specs_of_sizes(n_net: int, n_enc: int, planes: tuple[int, ...] | None, _registry: int) -> tuple[ArchSpec, ...]:
+    """Registered specs of these tcnn sizes (``planes``: the tri-plane's shape, None without one, () when the entry
+    is not a tensor); one scan of the registry per distinct size and registry state, not per file. A tuple: the
+    cached answer is shared by every caller."""
     out = []
     for scale in SCALES:
         for name in list_archs(scale):
@@ -58,7 +58,7 @@ def _specs_of_sizes(n_net: int, n_enc: int, plane_shape: tuple[int, ...] | None,
                 ok = planes is None and n_enc == 0 and net == n_net
             if ok:
                 out.append(spec)
-    return out
+    return tuple(out)
 
 
 def _arch_from_path(path: Path) -> str | None:

@@ -10,7 +10,7 @@ Shards and the index are written atomically, shard first, so a killed run loses
 at most the unwritten shard. A rerun converts only files the index does not hold as they are now: a file is
 known by its resolved path, size and modification time, so the same file named twice (or relatively and
 absolutely) converts once, and a file replaced since, or converted before with other options (``--arch``,
-``--format``, ``--max-edges``), is converted again and its old row dropped. One process
+``--format``, ``--max-edges``, ``--values``), is converted again and its old row dropped. One process
 writes a folder at a time (:func:`~wsrl.files.writer_lock`). Workers read checkpoints in parallel
 (``multiprocessing``, as many as pay for themselves: :func:`usable_workers`) and send back values only; one bad
 file never stops the batch.
