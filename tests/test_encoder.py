@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch_geometric.data import Batch
 
+from wsrl.encoder import gmn
 from wsrl.encoder.config import ENCODER_PRESETS, EncoderConfig
 from wsrl.encoder.gmn import GMNEncoder, batch_graphs, embed_graphs, pool_graphs, standardize_values
 from wsrl.encoder.standardize import apply_moments, domain_groups, standardize_moments
@@ -84,6 +85,24 @@ def test_embeddings_do_not_depend_on_batching():
     assert torch.allclose(embed_graphs(encoder, graphs, domain, batch_size=2), whole, atol=1e-5)
     # per-architecture populations: embedding one architecture alone gives its rows of the whole
     assert torch.allclose(embed_graphs(encoder, graphs[3:6]), whole[3:6], atol=1e-4)
+
+
+@pytest.mark.parametrize("chunk", [97, 1 << 20], ids=["many-chunks", "one-chunk"])
+def test_chunked_inference_computes_what_training_computes(monkeypatch, chunk):
+    """Without autograd the encoder runs chunk by chunk, in place; its pooled rows and the parameters' gradients
+    are those of the one-pass autograd forward."""
+    monkeypatch.setattr(gmn, "CHUNK_ROWS", chunk)  # 97: chunks end mid-graph and mid-layer, the last one short
+    torch.manual_seed(0)
+    cfg = EncoderConfig(width=16, depth=3, embedding=8, node_probes=2, output_readout=True)
+    encoder = GMNEncoder(cfg).eval()
+    batch = batch_graphs([nerf_to_graph(_nerf(a, seed)) for a in ("hash", "mlp", "triplane") for seed in range(2)], 2)
+    with torch.no_grad():
+        fast = encoder.pool(batch)
+    with torch.enable_grad():
+        reference = encoder.pool(batch)
+    assert torch.allclose(fast, reference.detach(), atol=1e-5), (fast - reference).abs().max()
+    reference.square().sum().backward()  # the autograd path is still one differentiable graph
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.blocks.parameters())
 
 
 def test_per_domain_standardize_removes_architecture_offsets():

@@ -12,6 +12,11 @@ After Lim et al. (2024) and gmnerf's ``EdgeMPNNDiT``, on torch-geometric:
 
 Hidden neurons carry no index (their ``position`` is -1), so permuting the hidden
 neurons of a NeRF permutes graph nodes and leaves the embedding unchanged.
+
+Without autograd (embedding, search), every per-edge and per-node step runs over :data:`CHUNK_ROWS` rows at a
+time and updates the edge and node states in place: the same sums, but a chunk's intermediates stay in the CPU's
+caches and no ``[E, width]`` temporary is allocated (on a CPU, memory passes and page faults over millions of
+edges cost more than the matrix products). With autograd, each step runs once over all rows.
 """
 
 from __future__ import annotations
@@ -36,6 +41,42 @@ MAX_POSITION = 256  # input/output positions are clamped to this
 VALUE_FREQUENCIES = (1.0, 3.0, 10.0, 30.0, 100.0)
 NODE_PROBE_KEY = "_wsrl_node_probe"  # where batch_graphs keeps a graph's node probe features
 LOG_RMS = EDGE_COLUMNS  # the column standardize_values appends: log-RMS of the edge's (graph, layer, type) group
+CHUNK_ROWS = 4096  # rows per step without autograd: [4096, 2 x 128] floats stay within a core's L2 cache
+
+
+def _chunks(n: int) -> list[slice]:
+    return [slice(s, s + CHUNK_ROWS) for s in range(0, n, CHUNK_ROWS)]
+
+
+def map_rows(fn, width: int, *rows: Tensor) -> Tensor:
+    """``fn(*rows)``, ``[n, width]`` from row-aligned inputs; without autograd computed chunk by chunk into one
+    output."""
+    if torch.is_grad_enabled():
+        return fn(*rows)
+    out = rows[0].new_empty(rows[0].shape[0], width)
+    for c in _chunks(rows[0].shape[0]):
+        out[c] = fn(*(r[c] for r in rows))
+    return out
+
+
+def add_rows(fn, target: Tensor, *rows: Tensor) -> Tensor:
+    """``target + fn(*rows)`` for row-aligned inputs; without autograd added into ``target`` chunk by chunk."""
+    if torch.is_grad_enabled():
+        return target + fn(*rows)
+    for c in _chunks(target.shape[0]):
+        target[c] += fn(*(r[c] for r in rows))
+    return target
+
+
+def mean_rows(fn, index: Tensor, n_out: int, width: int, *rows: Tensor) -> Tensor:
+    """``[n_out, width]``: the mean of ``fn(*rows)`` over the rows with each ``index`` (zero where none), as PyG's
+    ``scatter(..., reduce="mean")``; without autograd summed chunk by chunk."""
+    if torch.is_grad_enabled():
+        return scatter(fn(*rows), index, dim=0, dim_size=n_out, reduce="mean")
+    out = rows[0].new_zeros(n_out, width)
+    for c in _chunks(index.shape[0]):
+        out.index_add_(0, index[c], fn(*(r[c] for r in rows)))
+    return out / torch.bincount(index, minlength=n_out).clamp_(min=1).to(out.dtype)[:, None]
 
 
 def mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
@@ -84,6 +125,9 @@ class EdgeFeatures(nn.Module):
         self.kind = _small_embedding(len(EDGE_TYPES), width)
 
     def forward(self, edge_attr: Tensor) -> Tensor:
+        return map_rows(self._rows, self.layer.weight.shape[1], edge_attr)
+
+    def _rows(self, edge_attr: Tensor) -> Tensor:
         value, pos_scale = edge_attr[:, :1], edge_attr[:, EdgeColumn.POSITION : LOG_RMS + 1]
         phase = value * self.freqs
         scalars = torch.cat([value, torch.sin(phase), torch.cos(phase), pos_scale], 1)
@@ -113,22 +157,36 @@ class EdgeNodeBlock(MessagePassing):
         # the last block's node states are never read (the readout pools edges): no node update there
         self.node_mlp = mlp(3 * width, 2 * width, width) if update_nodes else None
 
-    def forward(self, h: Tensor, edge_index: Tensor, e: Tensor, ends: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """``ends``: :func:`edge_ends` of ``edge_index`` (computed here when not given)."""
-        hn, en = self.node_norm(h), self.edge_norm(e)
+    def forward(
+        self, h: Tensor, edge_index: Tensor, e: Tensor, ends: Tensor | None = None, nodes: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """New node and edge states. ``ends``: :func:`edge_ends` of ``edge_index`` (computed here when not given);
+        ``nodes``: the indices of the only nodes whose new states are computed and returned (the last block's, of
+        which the readout reads the output nodes'). Without autograd, ``h`` and ``e`` are updated in place."""
+        hn = self.node_norm(h)
         ends = edge_ends(edge_index, h.shape[0]) if ends is None else ends
-        from_src, from_dst = self.edge_in(hn).chunk(2, dim=1)
-        # A h[src] + B h[dst] as one summed lookup, + C e_norm in the same matrix product, ReLU in place, then the
-        # output layer added onto the residual by its matrix product: the same sums in fewer passes over the edges
-        hidden = torch.addmm(F.embedding_bag(ends, torch.cat([from_src, from_dst]), mode="sum"), en,
-                             self.edge_self.weight.t()).relu_()  # fmt: skip
-        e = torch.addmm(e, hidden, self.edge_out.weight.t()).add_(self.edge_out.bias)
+        ends_table = torch.cat(self.edge_in(hn).chunk(2, dim=1))  # the source and the target node terms
+        if torch.is_grad_enabled():
+            e = self._edge_update(e, ends, ends_table, in_place=False)
+        else:
+            for c in _chunks(e.shape[0]):
+                self._edge_update(e[c], ends[c], ends_table, in_place=True)
+        pick = (lambda x: x) if nodes is None else (lambda x: x[nodes])
         if self.node_mlp is None:
-            return h, e
+            return pick(h), e
         incoming = self.propagate(edge_index, e=e, size=(h.shape[0], h.shape[0]))
         outgoing = self.propagate(edge_index.flip(0), e=e, size=(h.shape[0], h.shape[0]))
-        h = h + self.node_mlp(torch.cat([hn, incoming, outgoing], 1))
-        return h, e
+        update = lambda *parts: self.node_mlp(torch.cat(parts, 1))  # noqa: E731
+        return add_rows(update, pick(h), pick(hn), pick(incoming), pick(outgoing)), e
+
+    def _edge_update(self, e: Tensor, ends: Tensor, ends_table: Tensor, in_place: bool) -> Tensor:
+        """``e + edge_out(relu(A h[src] + B h[dst] + C edge_norm(e)))``: the node terms as one summed lookup, the
+        edge term in the same matrix product, ReLU in place, the output layer added onto the residual by its
+        matrix product (the same sums in fewer passes over the edges)."""
+        hidden = torch.addmm(F.embedding_bag(ends, ends_table, mode="sum"), self.edge_norm(e),
+                             self.edge_self.weight.t()).relu_()  # fmt: skip
+        update = e.addmm_ if in_place else e.addmm
+        return update(hidden, self.edge_out.weight.t()).add_(self.edge_out.bias)
 
     def message(self, e: Tensor) -> Tensor:
         return e
@@ -163,11 +221,11 @@ class DeepSetsReadout(nn.Module):
     def pool(self, e: Tensor, edge_graph: Tensor, n_graphs: int, outputs: tuple[Tensor, Tensor] | None) -> Tensor:
         """Per graph, the mean of the edges' states and (``outputs``: states and graph index) of the output
         nodes': ``[n_graphs, self.pooled]``."""
-        pooled = scatter(self.phi(self.norm(e)), edge_graph, dim=0, dim_size=n_graphs, reduce="mean")
+        pooled = mean_rows(lambda rows: self.phi(self.norm(rows)), edge_graph, n_graphs, self.phi[0].out_features, e)
         if self.out_phi is None:
             return pooled
         h, node_graph = outputs
-        out = scatter(self.out_phi(self.out_norm(h)), node_graph, dim=0, dim_size=n_graphs, reduce="mean")
+        out = mean_rows(lambda rows: self.out_phi(self.out_norm(rows)), node_graph, n_graphs, 2 * self.width, h)
         return torch.cat([pooled, out], 1)
 
     def forward(
@@ -237,10 +295,10 @@ class GMNEncoder(nn.Module):
             probe = graphs.probe
         h, e = self.nodes(graphs.x, probe), self.edges(standardize_values(graphs.edge_attr, edge_graph))
         ends = edge_ends(graphs.edge_index, h.shape[0])
-        for block in self.blocks:
-            h, e = block(h, graphs.edge_index, e, ends)
-        out = graphs.x[:, NodeColumn.TYPE] == NODE_TYPES["output"]
-        pooled = self.readout.pool(e, edge_graph, n_graphs, (h[out], node_graph[out]))
+        out = (graphs.x[:, NodeColumn.TYPE] == NODE_TYPES["output"]).nonzero().squeeze(1)
+        for i, block in enumerate(self.blocks):  # the last block's node states: the output nodes' only
+            h, e = block(h, graphs.edge_index, e, ends, out if i == len(self.blocks) - 1 else None)
+        pooled = self.readout.pool(e, edge_graph, n_graphs, (h, node_graph[out]))
         if not self.config.statistics:
             return pooled
         counts = torch.bincount(edge_graph, minlength=n_graphs).tolist()

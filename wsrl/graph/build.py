@@ -152,13 +152,11 @@ def graph_of(
     """The graph of ``spec`` with these values and kept hash rows (:func:`nerf_values`) and the NeRF's ``meta``."""
     from wsrl.graph.param_graph import param_graph  # torch-geometric: not in a conversion worker (wsrl.graph.values)
 
-    uncut = rows is None or len(rows) == spec.grid_entries
-    template = graph_template(spec, max_edges) if uncut else _template(spec, max_edges, rows)
-    graph = param_graph(template, value)
+    graph = param_graph(template_for(spec, rows, max_edges), value)
     if rows is not None:
         graph.grid_kept = len(rows) / spec.grid_entries
     graph.arch = spec.name
-    graph.spec = _spec_dict(spec)
+    graph.spec = spec_dict(spec)
     graph.object_id = str(meta.get("object_id", ""))
     graph.class_label = int(meta.get("class_label", -1))
     graph.split = str(meta.get("split", ""))
@@ -166,8 +164,15 @@ def graph_of(
     return graph
 
 
+def template_for(spec: ArchSpec, rows: Tensor | None, max_edges: int = DEFAULT_MAX_EDGES) -> dict[str, Tensor]:
+    """The template of a graph of ``spec`` that keeps the hash rows ``rows`` (:func:`nerf_values`): the cached one
+    when its grid is whole."""
+    uncut = rows is None or len(rows) == spec.grid_entries
+    return graph_template(spec, max_edges) if uncut else _template(spec, max_edges, rows)
+
+
 @lru_cache(maxsize=64)
-def _spec_dict(spec: ArchSpec) -> dict:
+def spec_dict(spec: ArchSpec) -> dict:
     """``spec.to_dict()``, made once per spec: every graph of it shares the dict (read it, never modify it)."""
     return spec.to_dict()
 

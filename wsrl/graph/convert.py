@@ -25,12 +25,11 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import torch
-from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from wsrl.files import RowsFile, save_json, save_torch, writer_lock
-from wsrl.graph.build import graph_of
-from wsrl.graph.files import INDEX_FILE, pack_graphs, read_index
+from wsrl.graph.build import spec_dict, template_for
+from wsrl.graph.files import INDEX_FILE, Packable, pack, read_index
 from wsrl.graph.values import ConvertOptions, one_thread, read_values
 
 JOBS_PER_WORKER = 2500
@@ -68,12 +67,12 @@ def convert(
 
 def file_identity(source: str) -> dict:
     """What says a checkpoint is the one converted before: resolved path, size, modification time."""
-    path = Path(source).resolve()
+    path = os.path.realpath(source)
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except OSError:
-        return {"resolved": str(path)}  # unreadable: the reader reports it
-    return {"resolved": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        return {"resolved": path}  # unreadable: the reader reports it
+    return {"resolved": path, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
 def _convert(
@@ -96,7 +95,7 @@ def _convert(
         written.save()  # a replaced file's old graph goes even if its new version fails
     todo = [(s, ident) for r, (s, ident) in identities.items() if r not in current]
     report = ConvertReport(skipped=len(current))
-    buffer: list[Data] = []
+    buffer: list[Packable] = []
     rows: list[dict] = []
 
     def flush() -> None:
@@ -104,7 +103,7 @@ def _convert(
         if not buffer:
             return
         name = f"shard_{next_shard:05d}.pt"
-        save_torch(out / name, pack_graphs(buffer, opts.values))
+        save_torch(out / name, pack(buffer, opts.values))
         for pos, row in enumerate(rows):
             row.update(shard=next_shard, file=name, position=pos)
         written.extend(rows)
@@ -122,23 +121,26 @@ def _convert(
                 report.failures.append((source, error or "unknown error"))
                 continue
             spec, value, kept, meta = read
-            kept = None if kept is None else torch.from_numpy(kept)
-            graph = graph_of(spec, torch.from_numpy(value), kept, meta, opts.max_edges)
-            graph.source = source
-            if not graph.object_id:
-                graph.object_id = source
-            buffer.append(graph)
+            template = template_for(spec, None if kept is None else torch.from_numpy(kept), opts.max_edges)
+            columns = {
+                "arch": spec.name,
+                "object_id": str(meta.get("object_id", "")) or source,
+                "split": str(meta.get("split", "")),
+                "source": source,
+            }
+            label = int(meta.get("class_label", -1))
+            buffer.append(Packable(template, spec_dict(spec), torch.from_numpy(value), label, columns))
             rows.append(
                 {
                     **identity,
                     "options": options,
                     "source": source,
-                    "id": graph.object_id,
-                    "arch": graph.arch,
-                    "class_label": graph.class_label,
-                    "split": graph.split,
-                    "nodes": graph.num_nodes,
-                    "edges": graph.num_edges,
+                    "id": columns["object_id"],
+                    "arch": spec.name,
+                    "class_label": label,
+                    "split": columns["split"],
+                    "nodes": template["x"].shape[0],
+                    "edges": len(value),
                 }
             )
             report.converted += 1

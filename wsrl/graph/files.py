@@ -21,7 +21,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -56,19 +56,40 @@ def _interned(obj: Any) -> Any:
     return obj
 
 
+class Packable(NamedTuple):
+    """What a graph file stores of one graph: its template (shared tensors), spec dict, values, class label and
+    string :data:`COLUMNS`."""
+
+    template: dict[str, Tensor]
+    spec: dict
+    value: Tensor
+    class_label: int
+    columns: dict[str, str]
+
+    @classmethod
+    def of(cls, graph: Data) -> Packable:
+        columns = {k: str(getattr(graph, k)) for k in COLUMNS}
+        return cls(template_of(graph), graph.spec, parts(graph)[0], int(graph.class_label), columns)
+
+
 def pack_graphs(graphs: Sequence[Data], values: str = "float32") -> dict:
     """One dict of tensors: each distinct template and spec once, then every graph's values (stored as
     ``values``, one of :data:`~wsrl.graph.schema.VALUE_DTYPES`) and metadata columns."""
+    return pack([Packable.of(g) for g in graphs], values)
+
+
+def pack(items: Sequence[Packable], values: str = "float32") -> dict:
+    """:func:`pack_graphs` of graphs given by their parts (what conversion has, without building the graphs)."""
     templates: list[dict[str, Tensor]] = []
     by_tensors: dict[tuple[int, ...], int] = {}  # graphs built or loaded together share template tensors
     by_size: dict[tuple[int, int], list[int]] = {}  # others are compared by content
     numbers, specs, spec_numbers = [], [], []
-    for g in graphs:
-        mine = template_of(g)
+    for item in items:
+        mine = item.template
         key = tuple(id(v) for v in mine.values())
         number = by_tensors.get(key)
         if number is None:
-            same = by_size.setdefault((g.num_nodes, g.num_edges), [])
+            same = by_size.setdefault((mine["x"].shape[0], len(mine["edge_meta"])), [])
             number = next((i for i in same if _same(templates[i], mine)), None)
             if number is None:
                 number = len(templates)
@@ -76,11 +97,11 @@ def pack_graphs(graphs: Sequence[Data], values: str = "float32") -> dict:
                 same.append(number)
             by_tensors[key] = number
         numbers.append(number)
-        if g.spec not in specs:
-            specs.append(g.spec)
-        spec_numbers.append(specs.index(g.spec))
-    n_edges = torch.tensor([g.num_edges for g in graphs])
-    value = torch.cat([parts(g)[0] for g in graphs]) if graphs else torch.zeros(0)
+        if item.spec not in specs:
+            specs.append(item.spec)
+        spec_numbers.append(specs.index(item.spec))
+    n_edges = torch.tensor([len(item.value) for item in items], dtype=torch.long)
+    value = torch.cat([item.value for item in items]) if items else torch.zeros(0)
     return envelope(FORMAT, SCHEMA_VERSION, {
         "templates": templates,
         "template": torch.tensor(numbers, dtype=torch.long),
@@ -88,8 +109,8 @@ def pack_graphs(graphs: Sequence[Data], values: str = "float32") -> dict:
         "edge_ptr": torch.cat([torch.zeros(1, dtype=torch.long), n_edges.cumsum(0)]),
         "specs": _interned(specs),
         "spec": torch.tensor(spec_numbers, dtype=torch.long),
-        "class_label": torch.tensor([int(g.class_label) for g in graphs], dtype=torch.long),
-        **{k: json.dumps([str(getattr(g, k)) for g in graphs]) for k in COLUMNS},  # one string each: fast to load
+        "class_label": torch.tensor([item.class_label for item in items], dtype=torch.long),
+        **{k: json.dumps([item.columns[k] for item in items]) for k in COLUMNS},  # one string each: fast to load
     })  # fmt: skip
 
 

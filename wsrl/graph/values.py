@@ -1,6 +1,7 @@
 """What a conversion worker computes for one checkpoint: its spec, its graph's parameter values and kept hash
 rows, and its metadata; the main process puts them on the architecture's cached template
-(:func:`wsrl.graph.build.graph_of`).
+(:func:`wsrl.graph.build.template_for`) and
+packs them without building a graph object.
 
 Arrays go back as numpy: a torch tensor crosses processes through a shared-memory segment of its own, which cost
 milliseconds a checkpoint (measured). This module imports neither torch-geometric nor the graph classes, so a
