@@ -13,7 +13,8 @@ alike; every figure is the best of ``--repeats``:
   and the same on a job large enough for worker processes to pay for their start (``--n-small`` mini ``mlp``
   checkpoints);
 * bytes: stored shard bytes over checkpoint bytes;
-* loading: every shard back into graphs (``load_shard``), milliseconds per graph;
+* loading: every shard back into graphs (``load_shard``), milliseconds per graph, after loading the warm-up
+  conversion's shard once (the first ``torch.load`` of a process costs milliseconds once, not per graph);
 * encoder at paper width (128 x 4 blocks, 1024-d, node probes 6^3 and the output readout, as ``wsrl train``
   trains it): graphs per second, forward under ``no_grad`` and forward + backward + AdamW step, batches of
   ``--batch`` graphs of one family.
@@ -100,6 +101,8 @@ def measure(what: str, work: Path, side: str, batch: int) -> dict:
             stored = sum(p.stat().st_size for p in shards.glob("shard_*.pt"))
             out[f"{family}/bytes_ratio"] = stored / sum(p.stat().st_size for p in sources)
         elif what == "load":
+            for path in (work / side / "warm-up").glob("shard_*.pt"):  # first calls into torch.load: not a graph's
+                load_shard(path)
             start = time.perf_counter()
             graphs = [g for path in sorted(shards.glob("shard_*.pt")) for g in load_shard(path)]
             out[f"{family}/load_ms"] = 1e3 * (time.perf_counter() - start) / len(graphs)
@@ -161,6 +164,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "wsrl_bench_pipeline"))
     parser.add_argument("--out", default="runs/bench_pipeline")
+    parser.add_argument("--measures", nargs="+", choices=MEASURES, default=list(MEASURES), help="what to measure")
     parser.add_argument("--measure", choices=MEASURES, help=argparse.SUPPRESS)  # a side's own process
     parser.add_argument("--side", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -172,7 +176,7 @@ def main() -> None:
     write_checkpoints(work / "small", args.n_small, "mini", ("mlp",))
     trees = {"before": worktree(args.before, work), "today": Path(__file__).resolve().parents[1]}
     best: dict[str, dict[str, float]] = {side: {} for side in trees}
-    for what in MEASURES:
+    for what in args.measures:
         for _ in range(args.repeats):
             for side, tree in trees.items():
                 env = {**os.environ, "PYTHONPATH": str(tree)}

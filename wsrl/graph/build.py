@@ -60,7 +60,7 @@ class _Builder:
         """Edges ``src -> dst`` (same shape as ``value``; ignored, and may be None, without ``structure``)."""
         e = value.numel()
         self.n_edges += e
-        self.values.append(value.reshape(-1).float())
+        self.values.append(value.reshape(-1))
         if self.structure:
             pos = torch.full((e, 3), -1.0) if position is None else position.float()
             meta = torch.tensor([float(layer), float(EDGE_TYPES[edge_type])]).expand(e, 2)
@@ -68,7 +68,7 @@ class _Builder:
             self.metas.append(torch.cat([meta, pos], 1))
 
     def value(self) -> Tensor:
-        return torch.cat(self.values)
+        return torch.cat(self.values).float()
 
     def template(self) -> dict[str, Tensor]:
         return {"x": torch.cat(self.nodes), "edge_index": torch.cat(self.edges, 1), "edge_meta": torch.cat(self.metas)}
@@ -118,9 +118,10 @@ def _add_mlp(
         layer_ids.append(b.add_nodes(len(out_positions) if last else w.shape[0], first_layer + i, kind, positions))
     for i, w in enumerate(weights):
         src, dst = layer_ids[i], layer_ids[i + 1]
-        w = w[: len(dst)]
-        b.add_edges(src.expand(len(dst), -1), dst[:, None].expand(-1, len(src)), w[:, : len(src)], first_layer + i,
-                    "linear")  # fmt: skip
+        w = w[: len(dst)] if len(dst) < len(w) else w
+        # the edges' ends only where the structure is built: a values-only build skips their tensor ops
+        ends = (src.expand(len(dst), -1), dst[:, None].expand(-1, len(src))) if b.structure else (None, None)
+        b.add_edges(*ends, w[:, : len(src)] if len(src) < w.shape[1] else w, first_layer + i, "linear")
         terms = [] if biases is None else [biases[i][: len(dst)]]
         if i == 0 and pad_value != 0.0 and w.shape[1] > n_in:
             terms.append(pad_value * w[:, n_in:].sum(1))
@@ -128,7 +129,8 @@ def _add_mlp(
             terms.append(extra_bias[: len(dst)])
         if terms:
             bias_node = b.add_nodes(1, first_layer + i - 1, "bias")
-            b.add_edges(bias_node.expand(len(dst)), dst, torch.stack(terms).sum(0), first_layer + i, "bias")
+            bias = terms[0] if len(terms) == 1 else torch.stack(terms).sum(0)
+            b.add_edges(bias_node.expand(len(dst)) if b.structure else None, dst, bias, first_layer + i, "bias")
     return layer_ids[-1]
 
 
