@@ -153,13 +153,27 @@ def test_a_new_architecture_needs_a_population(checkpoints, con_run, tiny_zoo, t
     assert "holds an index already" in capsys.readouterr().err
 
 
-def test_approximate_index_prints_its_recall(tiny_zoo, con_run, tmp_path, capsys):
-    assert main(["index", "build", str(tiny_zoo), "--ckpt", str(con_run), "--out", str(tmp_path / "i"),
-                 "--approximate"]) == 0  # fmt: skip
+@pytest.mark.parametrize(
+    ("options", "codes", "bytes_per_dim"),
+    [(["--approximate"], "float32", None), (["--codes", "float16"], "float16", 2), (["--codes", "sq8"], "sq8", 1)],
+    ids=["hnsw", "float16", "sq8"],
+)
+def test_index_prints_what_approximate_search_and_small_codes_lose(
+    tiny_zoo, con_run, tmp_path, capsys, options, codes, bytes_per_dim
+):  # fmt: skip
+    index = tmp_path / "i"
+    assert main(["index", "build", str(tiny_zoo), "--ckpt", str(con_run), "--out", str(index), *options]) == 0
     out = capsys.readouterr().out
-    assert "hnsw search" in out and "recall@10 against exact search" in out
+    assert f"{codes} codes" in out and "recall@10 against exact float32 search" in out
     recall = float(out.rsplit(":", 1)[1])
     assert 0.9 <= recall <= 1.0
+    opened = NeRFIndex.open(index)
+    assert opened.codes == codes and opened.faiss().ntotal == len(opened.store)
+    if bytes_per_dim:  # the file holds the codes: about bytes_per_dim per dimension, float32 would be 4
+        n, dim = opened.store.embeddings.shape
+        assert (index / "faiss.index").stat().st_size < n * dim * (bytes_per_dim + 0.5) + 4096
+        top = opened.search(opened.store.embeddings, k=1)  # each NeRF still finds itself
+        assert [h[0].row for h in top] == list(range(n))
 
 
 def test_python_api_in_five_lines(checkpoints, con_run):

@@ -19,6 +19,7 @@ from wsrl.encoder.config import ENCODER_PRESETS, MIN_POPULATION
 from wsrl.errors import WsrlError
 from wsrl.graph.schema import DEFAULT_MAX_EDGES, VALUE_DTYPES
 from wsrl.nerf.archs import BENCHMARK_SEEN, SCALES
+from wsrl.search.codes import CODES as INDEX_CODES
 from wsrl.search.metrics import FITS, PROBES, RETRIEVAL_KS
 from wsrl.train.config import LOSSES, TrainConfig
 
@@ -232,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ckpt", help=CKPT_HELP + " (required for a collection; default: the store's)")
     p.add_argument("--out", required=True)
     p.add_argument("--approximate", action="store_true", help="HNSW instead of exact search (for >= 10^6 NeRFs)")
+    codes_help = "how the FAISS file stores a vector: 4, 2 or 1 byte per dimension (the store keeps float32)"
+    p.add_argument("--codes", choices=INDEX_CODES, default=INDEX_CODES[0], help=codes_help)
     _add_reference_option(p)
     p = command("add", "search:cmd_index_add", "convert, embed and append checkpoints to an index", index)
     p.add_argument("index")

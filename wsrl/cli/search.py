@@ -12,7 +12,7 @@ from wsrl.encoder.population import embed_with_norms
 from wsrl.errors import WsrlError
 from wsrl.files import writer_lock
 from wsrl.graph.build import nerf_to_graph
-from wsrl.search.index import GRAPHS_DIR, NeRFIndex, approximate_recall
+from wsrl.search.index import FAISS_FILE, GRAPHS_DIR, NeRFIndex, approximate_recall
 from wsrl.search.metrics import unit_vectors
 from wsrl.search.store import EmbeddingStore
 
@@ -35,12 +35,16 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         reference = GraphCollection(args.reference) if args.reference else None
         store = embed_collection(load_encoder(ref), GraphCollection(src), reference, {"encoder": encoder_ref(ref)})
     with writer_lock(args.out):
-        index = NeRFIndex.create(args.out, store, encoder_ref(ref), "hnsw" if args.approximate else "exact")
+        kind = "hnsw" if args.approximate else "exact"
+        index = NeRFIndex.create(args.out, store, encoder_ref(ref), kind, args.codes)
+    size = (index.root / FAISS_FILE).stat().st_size
     print(f"{args.out}: {len(store)} NeRFs of {len(store.archs)} architecture(s), {index.kind} search, "
+          f"{args.codes} codes ({size / len(store):.0f} bytes per NeRF in {FAISS_FILE}), "
           f"{time.time() - started:.1f}s")  # fmt: skip
-    if args.approximate:
+    if args.approximate or args.codes != "float32":
         recall = approximate_recall(unit_vectors(store.embeddings), index.faiss())
-        print(f"HNSW recall@10 against exact search, measured on up to 1000 of its own NeRFs: {recall:.3f}")
+        what = " ".join(["HNSW"] * args.approximate + [f"{args.codes} codes"] * (args.codes != "float32"))
+        print(f"{what}: recall@10 against exact float32 search, measured on up to 1000 of its own NeRFs: {recall:.3f}")
     return 0
 
 

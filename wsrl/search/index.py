@@ -14,7 +14,9 @@ leaves the previous index or a store ahead of its FAISS file, which the next ope
 converts and embeds only what is missing.
 
 Search is cosine: exact (``IndexFlatIP``) by default; ``approximate=True`` builds an HNSW graph (32 links),
-the choice for 10^6 NeRFs and more, and :func:`approximate_recall` measures what it loses.
+the choice for 10^6 NeRFs and more, and :func:`approximate_recall` measures what it loses. The FAISS file can
+store each vector as float16 or 8-bit scalar-quantised codes (``codes``: 2 or 1 byte per dimension instead of 4;
+what an index of millions costs in memory), measured the same way.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from wsrl.encoder.population import embed_with_norms
 from wsrl.errors import WsrlError
 from wsrl.files import atomic_write, envelope, load_json, open_envelope, save_json
 from wsrl.graph.collection import GraphCollection
+from wsrl.search.codes import CODES
 from wsrl.search.metrics import unit_vectors
 from wsrl.search.store import EmbeddingStore, Hit, encoder_norms, graph_rows
 
@@ -43,14 +46,20 @@ KINDS = ("exact", "hnsw")
 HNSW_LINKS = 32
 
 
-def _faiss_index(vectors: np.ndarray, kind: str):
+def _faiss_index(vectors: np.ndarray, kind: str, codes: str = "float32"):
+    """A FAISS index over unit ``vectors``: exact or HNSW, each vector stored as ``codes`` (float32, or FAISS's
+    float16 / 8-bit scalar quantiser, whose per-dimension ranges it learns from ``vectors``)."""
     import faiss
 
-    dim = vectors.shape[1]
+    dim, inner = vectors.shape[1], faiss.METRIC_INNER_PRODUCT
+    quantizer = {"float16": faiss.ScalarQuantizer.QT_fp16, "sq8": faiss.ScalarQuantizer.QT_8bit}.get(codes)
     if kind == "exact":
-        index = faiss.IndexFlatIP(dim)
+        index = faiss.IndexFlatIP(dim) if quantizer is None else faiss.IndexScalarQuantizer(dim, quantizer, inner)
+    elif quantizer is None:
+        index = faiss.IndexHNSWFlat(dim, HNSW_LINKS, inner)
     else:
-        index = faiss.IndexHNSWFlat(dim, HNSW_LINKS, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexHNSWSQ(dim, quantizer, HNSW_LINKS, inner)
+    index.train(vectors)  # a no-op for float32 codes
     index.add(vectors)
     return index
 
@@ -73,14 +82,20 @@ class NeRFIndex:
     store: EmbeddingStore
     kind: str
     encoder_ref: str  # what :func:`wsrl.encoder.checkpoint.load_encoder` loads to embed queries and additions
+    codes: str = CODES[0]  # the FAISS file's vector codes; the store keeps float32 embeddings whatever they are
 
     # -- files -----------------------------------------------------------------------------
     @classmethod
-    def create(cls, root: str | os.PathLike, store: EmbeddingStore, encoder_ref: str, kind: str = "exact") -> NeRFIndex:
+    def create(
+        cls, root: str | os.PathLike, store: EmbeddingStore, encoder_ref: str, kind: str = "exact",
+        codes: str = CODES[0],
+    ) -> NeRFIndex:  # fmt: skip
         """Write a new index of ``store`` (refuses a folder that holds one)."""
         root = Path(root)
         if kind not in KINDS:
             raise WsrlError(f"index kind must be one of {KINDS}, got {kind!r}")
+        if codes not in CODES:
+            raise WsrlError(f"index codes must be one of {CODES}, got {codes!r}")
         if (root / META_FILE).exists():
             raise WsrlError(f"{root}: holds an index already; add to it with `wsrl index add` or choose another --out")
         if not store.norms:
@@ -88,7 +103,7 @@ class NeRFIndex:
                 "the embeddings hold no standardisation moments (a baseline, or made before wsrl kept them): "
                 "build the index from a collection with --ckpt"
             )
-        index = cls(root, store, kind, encoder_ref)
+        index = cls(root, store, kind, encoder_ref, codes)
         index.save()
         return index
 
@@ -100,19 +115,20 @@ class NeRFIndex:
             raise WsrlError(f"{root}: not a wsrl index (no {META_FILE}; build one with `wsrl index build`)")
         meta = load_json(path, "wsrl index")
         open_envelope(meta, FORMAT, VERSION, str(path), "wsrl index")
-        return cls(root, EmbeddingStore.load(root / STORE_FILE), meta["kind"], meta["encoder"])
+        codes = meta.get("codes", CODES[0])  # indexes written before codes existed hold float32
+        return cls(root, EmbeddingStore.load(root / STORE_FILE), meta["kind"], meta["encoder"], codes)
 
     def save(self) -> None:
         """Store, then FAISS file, then settings (each atomic)."""
         self.store.save(self.root / STORE_FILE)
         self._write_faiss()
-        body = {"kind": self.kind, "encoder": self.encoder_ref, "count": len(self.store)}
+        body = {"kind": self.kind, "codes": self.codes, "encoder": self.encoder_ref, "count": len(self.store)}
         save_json(self.root / META_FILE, envelope(FORMAT, VERSION, body))
 
     def _write_faiss(self):
         import faiss
 
-        index = _faiss_index(unit_vectors(self.store.embeddings), self.kind)
+        index = _faiss_index(unit_vectors(self.store.embeddings), self.kind, self.codes)
         atomic_write(self.root / FAISS_FILE, lambda f: f.write(faiss.serialize_index(index).tobytes()))
         return index
 
