@@ -358,8 +358,11 @@ def test_fit_killed_in_a_batch_keeps_the_batches_before_and_resumes_to_the_same_
 def test_ctrl_c_exits_130_with_one_line_and_keeps_what_was_written(tmp_path):
     out = tmp_path / "fit"
     args = shlex.split("fit --arch mlp --scene sphere_on_box torus_and_cone --steps 2000 --batch-size 1")
+    # a shell's background job (`cmd &`) starts with SIGINT ignored, and a child inherits that: give it back
+    # its default, as a terminal's Ctrl-C finds it
     proc = subprocess.Popen([sys.executable, "-m", "wsrl", *args, "--out", str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.time() + 120
     while not (out / "sphere_on_box.pt").exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
