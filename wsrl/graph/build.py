@@ -157,13 +157,22 @@ def graph_of(
     graph = param_graph(template_for(spec, rows, max_edges), value)
     if rows is not None:
         graph.grid_kept = len(rows) / spec.grid_entries
-    graph.arch = spec.name
     graph.spec = spec_dict(spec)
-    graph.object_id = str(meta.get("object_id", ""))
-    graph.class_label = int(meta.get("class_label", -1))
-    graph.split = str(meta.get("split", ""))
-    graph.source = str(meta.get("source", ""))
+    for key, field in meta_fields(spec, meta).items():
+        setattr(graph, key, field)
     return graph
+
+
+def meta_fields(spec: ArchSpec, meta: dict) -> dict[str, str | int]:
+    """The graph attributes a NeRF's spec and metadata give: ``arch``, ``object_id``, ``class_label``, ``split``
+    and ``source`` (empty, or -1 for the label, where the metadata has none)."""
+    return {
+        "arch": spec.name,
+        "object_id": str(meta.get("object_id", "")),
+        "class_label": int(meta.get("class_label", -1)),
+        "split": str(meta.get("split", "")),
+        "source": str(meta.get("source", "")),
+    }
 
 
 def template_for(spec: ArchSpec, rows: Tensor | None, max_edges: int = DEFAULT_MAX_EDGES) -> dict[str, Tensor]:

@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from wsrl.files import RowsFile, save_json, save_torch, writer_lock
-from wsrl.graph.build import spec_dict, template_for
+from wsrl.graph.build import meta_fields, spec_dict, template_for
 from wsrl.graph.files import INDEX_FILE, Packable, pack, read_index
 from wsrl.graph.values import ConvertOptions, one_thread, read_values
 
@@ -122,13 +122,9 @@ def _convert(
                 continue
             spec, value, kept, meta = read
             template = template_for(spec, None if kept is None else torch.from_numpy(kept), opts.max_edges)
-            columns = {
-                "arch": spec.name,
-                "object_id": str(meta.get("object_id", "")) or source,
-                "split": str(meta.get("split", "")),
-                "source": source,
-            }
-            label = int(meta.get("class_label", -1))
+            columns = meta_fields(spec, meta) | {"source": source}  # with the label popped: the string columns
+            columns["object_id"] = columns["object_id"] or source
+            label = columns.pop("class_label")
             buffer.append(Packable(template, spec_dict(spec), torch.from_numpy(value), label, columns))
             rows.append(
                 {
