@@ -5,6 +5,9 @@ NeRFs; paper-scale hash grids are cut to the graph edge budget as in training). 
 from freshly initialised NeRFs: throughput depends on the graph's size, not its values.
 
     python benchmarks/encoder_throughput.py --scales mini paper --out runs/bench_encoder
+
+``--profile`` also prints, per architecture, PyTorch's profiler table of one forward + backward: which
+operations the step's time goes to.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ def main() -> None:
     parser.add_argument("--archs", nargs="+", help="default: all 13")
     parser.add_argument("--batch", type=int, nargs="+", default=[8, 2], help="graphs per batch, per scale")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="print the operations of one forward + backward")
     parser.add_argument("--out", default="runs/bench_encoder")
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -60,6 +64,10 @@ def main() -> None:
                 "train_graphs_per_s": graphs_per_second(encoder, batch, True, args.repeats),
             }
             rows.append(row)
+            if args.profile:
+                with torch.profiler.profile() as prof:
+                    encoder(batch).square().mean().backward()
+                print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15), flush=True)
             print(
                 f"{scale:<6}{arch:<16}{row['edges_per_graph']:>9,} edges  forward {row['forward_graphs_per_s']:8.1f}"
                 f"  forward+backward {row['train_graphs_per_s']:8.1f} graphs/s",

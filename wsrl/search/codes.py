@@ -6,4 +6,3 @@ module: the CLI's parser reads the names.
 """
 
 CODES = ("float32", "float16", "sq8")
-BYTES_PER_DIMENSION = {"float32": 4, "float16": 2, "sq8": 1}

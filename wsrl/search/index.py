@@ -46,7 +46,7 @@ KINDS = ("exact", "hnsw")
 HNSW_LINKS = 32
 
 
-def _faiss_index(vectors: np.ndarray, kind: str, codes: str = "float32"):
+def _faiss_index(vectors: np.ndarray, kind: str, codes: str = CODES[0]):
     """A FAISS index over unit ``vectors``: exact or HNSW, each vector stored as ``codes`` (float32, or FAISS's
     float16 / 8-bit scalar quantiser, whose per-dimension ranges it learns from ``vectors``)."""
     import faiss
